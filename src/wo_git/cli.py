@@ -1,0 +1,492 @@
+"""The click layer: options, output for people or ``--json`` for agents, exit codes.
+
+Each command opens the repository, calls one core function, and prints. All
+errors are :class:`~wo_git.errors.WoGitError` subclasses, turned into one
+line on stderr and a stable exit code by :func:`main`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from wo_git import doctor as doctor_mod
+from wo_git import errors, packet, runs, tickets
+from wo_git.config import load_config
+from wo_git.git import Repo, run_git
+from wo_git.supervise import Outcome, is_tty, status_line
+
+JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts and agents.")
+
+
+def _repo() -> Repo:
+    return Repo(os.getcwd())
+
+
+def _emit(as_json: bool, data: Any, text: str | Callable[[], str]) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        click.echo(text() if callable(text) else text)
+
+
+def _read_task(task: str | None, task_file: str | None) -> str:
+    if task is not None and task_file is not None:
+        raise click.UsageError("give the task once: --task or --task-file")
+    if task_file is not None:
+        try:
+            return Path(task_file).read_text() if task_file != "-" else sys.stdin.read()
+        except OSError as err:
+            raise errors.InvalidInput(f"cannot read --task-file {task_file}: {err.strerror}") from None
+    if task is not None:
+        return task
+    if not sys.stdin.isatty():
+        return sys.stdin.read()
+    return ""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="wo-git")
+def cli() -> None:
+    """Git-native work orders between an architect and a coding-agent executor.
+
+    Exit codes: 0 success, 1 error, 2 usage, 3 guard rejection, 4 merge
+    conflict, 5 executor failure, 6 stale ref (retry), 130 interrupted.
+    """
+
+
+@cli.command()
+@click.option("--no-hook", is_flag=True, help="Do not run `pre-commit install`.")
+def init(no_hook: bool) -> None:
+    """Write .wo-git.toml, AGENTS.md rules, the architect skill, and the guard hook."""
+    from wo_git.init import init as do_init
+
+    for line in do_init(_repo(), install_hook=not no_hook):
+        click.echo(line)
+
+
+@cli.command("open")
+@click.argument("slug")
+@click.option("--title", required=True, help="One line naming the work.")
+@click.option("--task", help="What to do (or --task-file, or stdin).")
+@click.option("--task-file", type=click.Path(dir_okay=False), help="Read the task from a file ('-' for stdin).")
+@click.option("--criteria", multiple=True, help="A success criterion (repeatable).")
+@click.option("--context", default="", help="Background the executor needs.")
+@click.option("--scope", multiple=True, help="Gitignore-style pattern the executor may write (repeatable).")
+@click.option("--allow", multiple=True, help="Grant a protected (non-control) path for this ticket.")
+@click.option("--base", help="Branch to open from and merge into (default: the checked-out branch).")
+@click.option("--executor", help="Executor profile for this ticket.")
+@click.option("--model", help="Model for the executor.")
+@JSON
+def open_(slug: str, title: str, task: str | None, task_file: str | None, criteria: tuple[str, ...],
+          context: str, scope: tuple[str, ...], allow: tuple[str, ...], base: str | None,
+          executor: str | None, model: str | None, as_json: bool) -> None:
+    """Open a ticket: a work order committed on a new branch wo/NNNN-SLUG."""
+    repo = _repo()
+    text = _read_task(task, task_file)
+    cfg = load_config(repo, base or _default_base(repo))
+    tk = tickets.open_ticket(repo, cfg, tickets.OpenRequest(
+        slug=slug, title=title, task=text, criteria=criteria, scope=scope, allow=allow,
+        base=base, executor=executor, model=model, context=context))
+    data = {"id": tk.id, "slug": tk.slug, "branch": tk.branch, "work_file": tk.work_path(cfg),
+            "report_file": tk.report_path(cfg), "base": tk.base, "commit": tk.tip}
+    _emit(as_json, data, f"opened {tk.label} on {tk.branch} (from {tk.base})\n"
+          f"  work order: {tk.work_path(cfg)}\n  report due: {tk.report_path(cfg)}\n"
+          f"  next: wo-git run {tk.id} [--executor NAME | -- ARGV...]")
+
+
+def _default_base(repo: Repo) -> str | None:
+    b = repo.head_branch()
+    return b if b and repo.branch_exists(b) else None
+
+
+def _live_printer() -> Callable[[Outcome, float], None]:
+    last = [0.0]
+
+    def show(out: Outcome, elapsed: float) -> None:
+        now = time.monotonic()
+        if now - last[0] < 0.5:
+            return
+        last[0] = now
+        click.echo("\r\033[K" + status_line(out, elapsed)[:200], nl=False, err=True)
+
+    return show
+
+
+@cli.command(context_settings={"ignore_unknown_options": False})
+@click.argument("ticket")
+@click.argument("argv", nargs=-1, type=click.UNPROCESSED)
+@click.option("--executor", help="Profile: command, opencode, codex, claude, aider, or one from the config.")
+@click.option("--model", help="Model for the executor.")
+@click.option("--timeout", type=float, help="Wall-clock limit, seconds.")
+@click.option("--idle-timeout", type=float, help="End the run after this many seconds without output.")
+@click.option("--new-session", is_flag=True, help="Do not resume the previous round's session.")
+@click.option("--session", help="Resume this executor session id.")
+@click.option("--detach", is_flag=True, help="Run in the background and return at once.")
+@click.option("--detached-child", is_flag=True, hidden=True)
+@JSON
+def run(ticket: str, argv: tuple[str, ...], executor: str | None, model: str | None,
+        timeout: float | None, idle_timeout: float | None, new_session: bool, session: str | None,
+        detach: bool, detached_child: bool, as_json: bool) -> None:
+    """Run the executor in the ticket's worktree; commit its work and report.
+
+    With `-- ARGV...` the executor is that command (the `command` profile).
+    """
+    from wo_git import run as run_mod
+
+    repo = _repo()
+    opts = run_mod.RunOptions(argv=list(argv), executor=executor, model=model, timeout=timeout,
+                              idle_timeout=idle_timeout, new_session=new_session, session=session)
+    if detach:
+        launch = run_mod.detach(repo, ticket, opts)
+        _emit(as_json, {"id": launch.ticket, "pid": launch.pid, "log": launch.log, "worktree": launch.worktree},
+              f"started {launch.ticket:04d} in the background (pid {launch.pid})\n  log: {launch.log}\n"
+              f"  wo-git wait {launch.ticket}")
+        return
+    quiet = as_json or detached_child
+    tty = is_tty() and not quiet
+    result = run_mod.run(
+        repo, ticket, opts, detached=detached_child,
+        progress=(lambda s: None) if as_json else (lambda s: click.echo(s, err=True)),
+        live=_live_printer() if tty else None,
+    )
+    if tty:
+        click.echo("\r\033[K", nl=False, err=True)
+    tk = tickets.load(repo, ticket)
+    cfg = run_mod.ticket_config(repo, tk)
+    tk = tickets.load(repo, tk.id, cfg)
+    p = packet.build(repo, cfg, tk)
+    _emit(as_json, p.to_json() | {"commit": result.commit}, lambda: packet.render(p, brief=True))
+    _exit_for_status([result.status])
+
+
+def _exit_for_status(statuses: list[str | None]) -> None:
+    if any(s == "GUARD_REJECTED" for s in statuses):
+        sys.exit(errors.EXIT_GUARD)
+    if any(s != "COMPLETED" for s in statuses):
+        sys.exit(errors.EXIT_EXECUTOR)
+
+
+@cli.command()
+@click.argument("tickets_", metavar="ID...", nargs=-1, required=True)
+@click.option("--timeout", type=float, help="Give up after this many seconds (exit 5).")
+@JSON
+def wait(tickets_: tuple[str, ...], timeout: float | None, as_json: bool) -> None:
+    """Block until each ticket has a report, then print each brief packet.
+
+    Uses no CPU while waiting. Exit 0 if all are COMPLETED, 3 if any was
+    guard-rejected, 5 otherwise.
+    """
+    repo = _repo()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    out, statuses = [], []
+    for t in tickets_:
+        tk = tickets.load(repo, t)
+        if tk.state == "open" and not runs.is_running(repo, tk.id):
+            if runs.read_record(repo, tk.id) is not None:
+                raise errors.BadState(f"ticket {tk.label}'s run stopped without reporting: `wo-git doctor --fix`")
+            raise errors.BadState(f"ticket {tk.label} is not running and has no report: `wo-git run {tk.id}`")
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not runs.wait_unlocked(repo, tk.id, left):
+            raise errors.ExecutorFailed(f"timed out waiting for {tk.label}")
+        from wo_git.run import ticket_config
+
+        cfg = ticket_config(repo, tk)
+        tk = tickets.load(repo, tk.id, cfg)
+        if tk.state == "open":
+            raise errors.BadState(f"ticket {tk.label}'s run stopped without reporting: `wo-git doctor --fix`")
+        p = packet.build(repo, cfg, tk)
+        statuses.append(tk.status)
+        out.append(p)
+        if not as_json:
+            click.echo(packet.render(p, brief=True) + "\n")
+    if as_json:
+        click.echo(json.dumps([p.to_json() for p in out], indent=2, default=str))
+    _exit_for_status(statuses)
+
+
+@cli.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include accepted and rejected tickets.")
+@JSON
+def list_(show_all: bool, as_json: bool) -> None:
+    """Tickets and their states."""
+    repo = _repo()
+    items = [t for t in tickets.list_all(repo) if show_all or as_json or t.state not in ("accepted", "rejected")]
+    rows = [f"{t.label}  {t.state:<9} {(t.status or '-'):<15} r{t.round}  {t.branch:<32} {t.title}" for t in items]
+    _emit(as_json, [t.to_json() for t in items], "\n".join(rows) if rows else "no tickets")
+
+
+cli.add_command(list_, "status")
+
+
+@cli.command()
+@click.argument("ticket")
+@click.option("--round", "round_", type=int, help="Show this round (default: the latest).")
+@click.option("--full", is_flag=True, help="Print the whole report.")
+@JSON
+def show(ticket: str, round_: int | None, full: bool, as_json: bool) -> None:
+    """The review packet: order, report, diffstat, exit code, guard verdict."""
+    from wo_git.run import ticket_config
+
+    repo = _repo()
+    tk = tickets.load(repo, ticket)
+    cfg = ticket_config(repo, tk)
+    tk = tickets.load(repo, tk.id, cfg)
+    if round_ is not None and not 1 <= round_ <= tk.round:
+        raise errors.InvalidInput(f"ticket {tk.label} has rounds 1..{tk.round}")
+    p = packet.build(repo, cfg, tk, round_)
+    if full and not as_json:
+        click.echo(tickets.report_of(repo, cfg, tk, round_) or "no report")
+        return
+    _emit(as_json, p.to_json(), lambda: packet.render(p))
+
+
+@cli.command()
+@click.argument("ticket")
+@click.option("--stat", is_flag=True, help="Only the diffstat.")
+def diff(ticket: str, stat: bool) -> None:
+    """The ticket's diff against its base (git diff BASE...BRANCH)."""
+    repo = _repo()
+    tk = tickets.load(repo, ticket)
+    base = repo.ref_target(f"refs/heads/{tk.base}")
+    tip = tk.branch_tip or tk.tip
+    mb = repo.merge_base(base, tip) if base else None
+    args = ["diff", "--no-ext-diff", "--no-textconv", "-M"] + (["--stat"] if stat else [])
+    out = run_git(*args, mb or tk.events[-1].commit.parents[0], tip, cwd=repo.require_root())
+    sys.stdout.buffer.write(out.stdout)
+
+
+@cli.command()
+@click.argument("ticket", required=False)
+@JSON
+def log(ticket: str | None, as_json: bool) -> None:
+    """The audit trail from commit trailers (one ticket, or all)."""
+    repo = _repo()
+    if ticket is not None:
+        tk = tickets.load(repo, ticket)
+        pairs = [(tk, e) for e in reversed(tk.events)]
+    else:
+        pairs = list(tickets.iter_log(repo))
+    data = [{"ticket": t.id, "commit": e.commit.id, "time": e.commit.time, "event": e.event,
+             "round": e.round, "role": e.role, "status": e.status, "subject": e.commit.subject,
+             "trailers": dict(e.commit.trailers)} for t, e in pairs]
+    rows = [f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(e.commit.time))}  {t.label}  r{e.round}  "
+            f"{e.event:<7} {e.role:<9} {e.status or '':<14} {e.commit.id[:10]}  {e.commit.subject}"
+            for t, e in pairs]
+    _emit(as_json, data, "\n".join(rows) if rows else "no events")
+
+
+@cli.command()
+@click.argument("ticket")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing while the run goes on.")
+@click.option("--round", "round_", type=int)
+def logs(ticket: str, follow: bool, round_: int | None) -> None:
+    """The executor's output for the ticket's latest (or given) round."""
+    repo = _repo()
+    tk = tickets.load(repo, ticket)
+    r = round_ or tk.round
+    files = sorted(runs.logs_dir(repo).glob(f"{tk.label}-r{r}-a*.log"), key=lambda p: p.stat().st_mtime)
+    if not files and not follow:
+        raise errors.InvalidInput(f"no log for {tk.label} round {r} (has it run?)")
+    out = sys.stdout.buffer
+    for f in files[:-1]:
+        out.write(f.read_bytes())
+    pos = 0
+    current = files[-1] if files else None
+    while True:
+        if current is None:
+            latest = sorted(runs.logs_dir(repo).glob(f"{tk.label}-r{r}-a*.log"))
+            current = latest[-1] if latest else None
+        if current is not None:
+            with open(current, "rb") as fh:
+                fh.seek(pos)
+                chunk = fh.read()
+                pos += len(chunk)
+                out.write(chunk)
+                out.flush()
+        if not follow or not runs.is_running(repo, tk.id):
+            if follow and current is not None:
+                with open(current, "rb") as fh:
+                    fh.seek(pos)
+                    out.write(fh.read())
+            break
+        time.sleep(0.25)
+
+
+@cli.command()
+@click.argument("ticket")
+@click.option("--task", help="What to change (or --task-file, or stdin).")
+@click.option("--task-file", type=click.Path(dir_okay=False))
+@click.option("--criteria", multiple=True)
+@click.option("--context", default="")
+@click.option("--scope", multiple=True, help="Replace the scope.")
+@click.option("--allow", multiple=True, help="Replace the grants.")
+@click.option("--executor")
+@click.option("--model")
+@JSON
+def revise(ticket: str, task: str | None, task_file: str | None, criteria: tuple[str, ...], context: str,
+           scope: tuple[str, ...], allow: tuple[str, ...], executor: str | None, model: str | None,
+           as_json: bool) -> None:
+    """A correction order: the next round on the same branch and worktree."""
+    from wo_git.run import ticket_config
+
+    repo = _repo()
+    tk = tickets.load(repo, ticket)
+    cfg = ticket_config(repo, tk)
+    tk = tickets.load(repo, tk.id, cfg)
+    text = _read_task(task, task_file)
+    tk = tickets.revise_ticket(repo, cfg, tk, task=text, criteria=list(criteria), context=context,
+                               scope=list(scope) or None, allow=list(allow) or None,
+                               executor=executor, model=model)
+    _emit(as_json, {"id": tk.id, "round": tk.round, "work_file": tk.work_path(cfg),
+                    "report_file": tk.report_path(cfg), "commit": tk.tip},
+          f"round {tk.round} of {tk.label}: {tk.work_path(cfg)}\n  next: wo-git run {tk.id}")
+
+
+@cli.command()
+@click.argument("ticket")
+@click.option("--presence", type=click.IntRange(0, 5), help="Score 0-5: the report and work exist.")
+@click.option("--correctness", type=click.IntRange(0, 5))
+@click.option("--completeness", type=click.IntRange(0, 5))
+@click.option("--quality", type=click.IntRange(0, 5))
+@click.option("--verdict", type=click.Choice(["pass", "fail"]), help="Overall verdict.")
+@click.option("--notes", default="", help="What the reviewer found.")
+@JSON
+def review(ticket: str, presence: int | None, correctness: int | None, completeness: int | None,
+           quality: int | None, verdict: str | None, notes: str, as_json: bool) -> None:
+    """Commit a reviewer verdict with rubric scores on the ticket."""
+    from wo_git.review import review as do_review
+
+    repo = _repo()
+    scores = {"presence": presence, "correctness": correctness, "completeness": completeness, "quality": quality}
+    oid, path = do_review(repo, ticket, scores=scores, verdict=verdict, notes=notes)
+    _emit(as_json, {"id": tickets.parse_id(ticket), "commit": oid, "file": path}, f"review committed: {path}")
+
+
+@cli.command()
+@click.argument("ticket")
+@click.option("--force", is_flag=True, help="Accept without a COMPLETED report (recorded).")
+@click.option("--squash", is_flag=True, help="One squashed commit instead of a --no-ff merge.")
+@click.option("-m", "--message", help="The merge commit's subject.")
+@JSON
+def accept(ticket: str, force: bool, squash: bool, message: str | None, as_json: bool) -> None:
+    """Re-check with the guard and merge the ticket into its base."""
+    from wo_git.verdict import accept as do_accept
+
+    r = do_accept(_repo(), ticket, force=force, squash=squash, message=message)
+    _emit(as_json, {"id": r.ticket, "base": r.base, "merge": r.merge, "verdict": r.verdict, "squash": r.squash,
+                    "forced": r.forced, "updated_worktrees": r.updated_worktrees, "leftovers": r.leftovers},
+          f"accepted {r.ticket:04d} into {r.base} ({r.merge[:10]}{', squashed' if r.squash else ''})"
+          + (f"\n  uncommitted work kept on {r.leftovers}" if r.leftovers else ""))
+
+
+@cli.command()
+@click.argument("ticket")
+@click.option("--reason", required=True, help="Why the ticket is closed without merging.")
+@JSON
+def reject(ticket: str, reason: str, as_json: bool) -> None:
+    """Close a ticket without merging; the record keeps its history."""
+    from wo_git.verdict import reject as do_reject
+
+    oid, leftovers = do_reject(_repo(), ticket, reason=reason)
+    tid = tickets.parse_id(ticket)
+    _emit(as_json, {"id": tid, "verdict": oid, "leftovers": leftovers},
+          f"rejected {tid:04d}" + (f"; uncommitted work kept on {leftovers}" if leftovers else ""))
+
+
+@cli.command()
+@click.argument("ticket")
+@JSON
+def abort(ticket: str, as_json: bool) -> None:
+    """Stop a running executor; its work so far is committed and reported."""
+    repo = _repo()
+    tk = tickets.load(repo, ticket)
+    if not runs.is_running(repo, tk.id):
+        raise errors.BadState(f"ticket {tk.label} is not running")
+    runs.abort_path(repo, tk.id).write_text(str(os.getpid()))
+    runs.wait_unlocked(repo, tk.id)
+    from wo_git.run import ticket_config
+
+    cfg = ticket_config(repo, tk)
+    tk = tickets.load(repo, tk.id, cfg)
+    p = packet.build(repo, cfg, tk)
+    _emit(as_json, p.to_json(), lambda: packet.render(p, brief=True))
+
+
+@cli.command()
+@click.option("--staged", is_flag=True, help="Check the index against HEAD (default).")
+@click.option("--hook", is_flag=True, help="As the pre-commit hook: --staged, with a hint for executors.")
+@click.option("--range", "range_", metavar="A..B", help="Check every commit in A..B.")
+@click.option("--ticket", "ticket_id", metavar="ID", help="Check what accepting the ticket would merge.")
+@JSON
+def guard(staged: bool, hook: bool, range_: str | None, ticket_id: str | None, as_json: bool) -> None:
+    """Run the guard on demand. Exit 3 when it finds violations."""
+    from wo_git.guard import ondemand
+
+    repo = _repo()
+    if range_ and ticket_id:
+        raise click.UsageError("give one of --range and --ticket")
+    if range_:
+        found = ondemand.commit_range(repo, range_)
+    elif ticket_id:
+        found = ondemand.ticket(repo, ticket_id)
+    else:
+        found = ondemand.staged(repo, Path(os.getcwd()))
+    if as_json:
+        click.echo(json.dumps({"violations": [v.to_json() for v in found], "clean": not found}, indent=2))
+    elif found:
+        click.echo(f"wo-git guard: {len(found)} violation(s):", err=True)
+        for v in found:
+            click.echo(f"  - {v}", err=True)
+        if hook:
+            click.echo("These paths are protected; leave them alone (see AGENTS.md).", err=True)
+    else:
+        click.echo("wo-git guard: clean")
+    if found:
+        sys.exit(errors.EXIT_GUARD)
+
+
+@cli.command()
+@click.option("--fix", is_flag=True, help="Repair what is found.")
+@JSON
+def doctor(fix: bool, as_json: bool) -> None:
+    """Find (and with --fix repair) stale runs, missing branches, orphaned worktrees."""
+    found = doctor_mod.diagnose(_repo(), fix)
+    rows = [f"{'fixed' if f.fixed else 'found'}: {f.kind}: {f.detail}" for f in found]
+    _emit(as_json, [f.to_json() for f in found], "\n".join(rows) if rows else "all well")
+    if found and not fix and not as_json:
+        click.echo("run `wo-git doctor --fix` to repair", err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and map errors to exit codes (see :mod:`wo_git.errors`)."""
+    try:
+        cli.main(args=argv, prog_name="wo-git", standalone_mode=False)
+    except errors.WoGitError as err:
+        click.echo(f"wo-git: error: {err}", err=True)
+        return err.exit_code
+    except click.exceptions.Abort:
+        click.echo("wo-git: interrupted", err=True)
+        return errors.EXIT_INTERRUPTED
+    except click.ClickException as err:
+        err.show()
+        return errors.EXIT_USAGE if isinstance(err, click.UsageError) else errors.EXIT_ERROR
+    except KeyboardInterrupt:
+        click.echo("wo-git: interrupted", err=True)
+        return errors.EXIT_INTERRUPTED
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception:
+        log = Path(os.environ.get("TMPDIR", "/tmp")) / "wo-git-crash.log"
+        log.write_text(traceback.format_exc())
+        click.echo(f"wo-git: unexpected error (a bug); traceback in {log}", err=True)
+        return 70
+    return 0

@@ -1,0 +1,141 @@
+"""``wo-git doctor``: find and repair what an interrupted wo-git left behind.
+
+A ``kill -9`` can stop wo-git between any two steps. Every step is ordered
+so that what is left is one of these, which doctor finds and (with ``--fix``)
+repairs:
+
+- a run record whose lock nobody holds: the supervisor died before its
+  post-run hook finished. Fix: end the executor's process group if it is
+  still alive, put back refs/config/hooks from the run's snapshot, and run
+  the post-run hook, so the executor's work is committed and reported.
+- a ticket record without its branch (open killed between the two refs, or
+  a branch deleted by hand) while the ticket is not closed: recreate the
+  branch at the record.
+- a worktree of a closed or unknown ticket, or one git lists as prunable:
+  save uncommitted work to ``refs/wo/leftovers/NNNN``, then remove it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from wo_git import runs, tickets, worktrees
+from wo_git.errors import WoGitError
+from wo_git.git import Repo
+from wo_git.postrun import RunFacts, finish_run
+from wo_git.run import ticket_config
+from wo_git.supervise import kill_group
+from wo_git.verdict import _save_leftovers
+
+
+@dataclass
+class Finding:
+    """One problem: what kind, which ticket, what was (or would be) done."""
+
+    kind: str
+    ticket: int | None
+    detail: str
+    fixed: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        """The stable ``--json`` shape."""
+        return {"kind": self.kind, "ticket": self.ticket, "detail": self.detail, "fixed": self.fixed}
+
+
+def diagnose(repo: Repo, fix: bool) -> list[Finding]:
+    """Every problem found; with ``fix``, each is repaired and marked ``fixed``."""
+    out: list[Finding] = []
+    out += _stale_runs(repo, fix)
+    out += _missing_branches(repo, fix)
+    out += _orphan_worktrees(repo, fix)
+    return out
+
+
+def _stale_runs(repo: Repo, fix: bool) -> list[Finding]:
+    out = []
+    for rec_file in sorted(runs.runs_dir(repo).glob("*.json")):
+        tid = int(rec_file.stem) if rec_file.stem.isdigit() else None
+        if tid is None or runs.is_running(repo, tid):
+            continue
+        rec = runs.read_record(repo, tid)
+        if rec is None:
+            out.append(Finding("unreadable-run-record", tid, f"{rec_file} cannot be read", fixed=fix))
+            if fix:
+                rec_file.unlink(missing_ok=True)
+            continue
+        alive = rec.pgid is not None and runs.pid_alive(-rec.pgid)
+        f = Finding("unfinished-run", tid,
+                    f"round {rec.round} of {tid:04d} never reported (supervisor {rec.pid} is gone"
+                    + (f"; executor group {rec.pgid} still running" if alive else "") + ")")
+        out.append(f)
+        if not fix:
+            continue
+        with runs.hold_run_lock(repo, tid):
+            if alive and rec.pgid:
+                kill_group(rec.pgid)
+            tk = tickets.load(repo, tid)
+            cfg = ticket_config(repo, tk)
+            tk = tickets.load(repo, tid, cfg)
+            facts = RunFacts(
+                exit_code=None, duration=0.0, executor=rec.executor, log=rec.log,
+                round_start=rec.round_start, stopped_by="crash",
+                reason="wo-git stopped before the run finished; recovered by doctor",
+                output_bytes=Path(rec.log).stat().st_size if Path(rec.log).exists() else 0,
+            )
+            path = Path(rec.worktree)
+            snap = Path(rec.snapshot) if rec.snapshot else None
+            if tk.state in ("open",) and tk.round == rec.round and path.exists():
+                finish_run(repo, cfg, tk, path, facts, snap)
+            runs.clear_record(repo, tid)
+            if snap is not None:
+                shutil.rmtree(snap, ignore_errors=True)
+        f.fixed = True
+    return out
+
+
+def _missing_branches(repo: Repo, fix: bool) -> list[Finding]:
+    out = []
+    for tid in tickets.all_ids(repo):
+        try:
+            tk = tickets.load(repo, tid)
+        except WoGitError as err:
+            out.append(Finding("broken-record", tid, str(err)))
+            continue
+        if tk.state in ("accepted", "rejected") or tk.branch_tip is not None:
+            continue
+        f = Finding("missing-branch", tid, f"{tk.branch} is missing; the record is at {tk.tip[:10]}")
+        out.append(f)
+        if fix:
+            f.fixed = repo.create_ref(tk.branch_ref, tk.tip, "wo-git doctor: restore branch")
+    return out
+
+
+def _orphan_worktrees(repo: Repo, fix: bool) -> list[Finding]:
+    out = []
+    live: dict[str, tickets.Ticket] = {}
+    for tid in tickets.all_ids(repo):
+        try:
+            tk = tickets.load(repo, tid)
+        except WoGitError:
+            continue
+        live[tk.name] = tk
+    for wt in repo.worktrees():
+        if wt.prunable:
+            out.append(Finding("prunable-worktree", None, f"{wt.path} is gone; git still lists it", fixed=fix))
+            continue
+        tk = live.get(Path(wt.path).name)
+        if tk is None or tk.state not in ("accepted", "rejected"):
+            continue
+        f = Finding("orphaned-worktree", tk.id, f"{wt.path} belongs to {tk.state} ticket {tk.label}")
+        out.append(f)
+        if fix:
+            cfg = ticket_config(repo, tk)
+            if worktrees.worktree_path(repo, cfg, tk) == Path(wt.path).resolve():
+                _save_leftovers(repo, cfg, tk)
+            repo.remove_worktree(wt.path)
+            f.fixed = True
+    if fix:
+        repo.prune_worktrees()
+    return out

@@ -1,0 +1,615 @@
+"""The git layer: the only module that imports pygit2.
+
+Everything wo-git reads or writes in git goes through :class:`Repo`: objects
+are written in memory (no user index or working tree is touched for
+bookkeeping), and every ref update is compare-and-swap, stating the old value
+it expects (the habit of git-revise). The few jobs libgit2 does not do well
+(checking out a worktree with git's own safety rules, reading a worktree's
+state through its index) shell out through :func:`run_git`, with a clean
+environment: no inherited ``GIT_*`` variables, no system or global config, no
+replace objects, hooks off.
+
+pygit2 errors are translated here into :mod:`wo_git.errors` with actionable
+text; no other module matches on libgit2 messages.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+from pygit2.enums import DiffFind, DiffOption, ObjectType
+
+from wo_git.errors import InvalidInput, NotARepo, StaleRef, WoGitError
+from wo_git.types import MODE_BLOB, MODE_EXEC, MODE_GITLINK, MODE_LINK, Change, CommitId
+
+ZERO = "0" * 40
+_STATUS = {
+    "ADDED": "A",
+    "DELETED": "D",
+    "MODIFIED": "M",
+    "RENAMED": "R",
+    "TYPECHANGE": "T",
+    "COPIED": "A",
+}
+
+for _level in (
+    pygit2.enums.ConfigLevel.SYSTEM,
+    pygit2.enums.ConfigLevel.XDG,
+    pygit2.enums.ConfigLevel.PROGRAMDATA,
+):
+    # wo-git's own object reads must not depend on system-wide git config
+    pygit2.settings.search_path[_level] = ""
+
+
+def clean_git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for git subprocesses: ``os.environ`` without ``GIT_*``.
+
+    Hooks inherit ``GIT_DIR``/``GIT_INDEX_FILE`` and friends, which would point
+    a nested git at the wrong repository (pre-commit's ``no_git_env`` does the
+    same). System config, replace objects and terminal prompts are turned off.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_NO_REPLACE_OBJECTS="1",
+        GIT_TERMINAL_PROMPT="0",
+        LC_ALL="C",
+    )
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run_git(
+    *args: str,
+    cwd: str | Path,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    input: bytes | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``git -c core.hooksPath=/dev/null ARGS`` in ``cwd``; bytes out.
+
+    Raises :class:`WoGitError` naming the command and git's message when
+    ``check`` and git exits non-zero.
+    """
+    cmd = ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", *args]
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=clean_git_env(env), input=input, capture_output=True, check=False
+    )
+    if check and proc.returncode != 0:
+        msg = proc.stderr.decode(errors="replace").strip() or f"exit {proc.returncode}"
+        raise WoGitError(f"git {' '.join(args)} failed: {msg}")
+    return proc
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """A commit as wo-git reads it: id, parent ids, tree id, message, trailers, time (unix s)."""
+
+    id: CommitId
+    parents: tuple[CommitId, ...]
+    tree: str
+    message: str
+    trailers: Mapping[str, str]
+    time: int
+    author: str
+
+    @property
+    def subject(self) -> str:
+        """The first line of the message."""
+        return self.message.split("\n", 1)[0]
+
+
+@dataclass(frozen=True)
+class WorktreeInfo:
+    """A linked worktree: git's name for it, its path, and whether git may prune it."""
+
+    name: str
+    path: str
+    prunable: bool
+
+
+def parse_trailers(message: str) -> dict[str, str]:
+    """Trailers of a commit message, as ``git interpret-trailers --parse`` reads them.
+
+    Only the last paragraph counts, and only when every line in it is a
+    ``Key: value`` trailer. Keys keep their case; a repeated key keeps its
+    last value.
+    """
+    paragraphs = [p for p in message.strip().split("\n\n") if p.strip()]
+    if len(paragraphs) < 2:
+        return {}
+    out: dict[str, str] = {}
+    for line in paragraphs[-1].splitlines():
+        key, sep, value = line.partition(": ")
+        if not sep or not key or " " in key:
+            return {}
+        out[key] = value.strip()
+    return out
+
+
+def format_message(subject: str, body: str, trailers: Mapping[str, str | int | None]) -> str:
+    """A commit message: subject, optional body, then one trailer paragraph."""
+    lines = [f"{k}: {v}" for k, v in trailers.items() if v is not None and str(v) != ""]
+    parts = [subject.strip()]
+    if body.strip():
+        parts.append(body.strip())
+    if lines:
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+class Repo:
+    """One git repository, opened from any of its worktrees.
+
+    ``root`` is the main working tree (``None`` for a bare repository) and
+    ``common_dir`` the shared ``.git`` directory.
+    """
+
+    def __init__(self, path: str | Path = ".") -> None:
+        try:
+            found = pygit2.discover_repository(str(path))
+        except pygit2.GitError:
+            found = None
+        if not found:
+            raise NotARepo(
+                f"{Path(path).resolve()} is not inside a git repository "
+                "(run wo-git inside one, or `git init` first)"
+            )
+        commondir = Path(found) / "commondir"
+        if commondir.is_file():
+            # a linked worktree: work from the main repository, whose refs are the shared ones
+            found = str((Path(found) / commondir.read_text().strip()).resolve())
+        repo = pygit2.Repository(found)
+        self._repo = repo
+        self.common_dir = Path(repo.path).resolve()
+        self.root = Path(repo.workdir).resolve() if repo.workdir else None
+
+    # ---- paths and config -------------------------------------------------
+
+    @property
+    def wo_dir(self) -> Path:
+        """``<git-common-dir>/wo``: run-time data that is not history."""
+        return self.common_dir / "wo"
+
+    def require_root(self) -> Path:
+        """The main working tree; raises for a bare repository."""
+        if self.root is None:
+            raise InvalidInput("this is a bare repository; wo-git needs a working tree")
+        return self.root
+
+    def config_get(self, key: str) -> str | None:
+        """A value from the repository's git config (local and global levels)."""
+        try:
+            value = self._repo.config[key]
+        except KeyError:
+            return None
+        return str(value)
+
+    def signature(self, name: str | None = None, email: str | None = None) -> pygit2.Signature:
+        """Author/committer: given name, else ``user.name``, else ``wo-git``."""
+        name = name or self.config_get("user.name") or "wo-git"
+        email = email or self.config_get("user.email") or "wo-git@localhost"
+        return pygit2.Signature(name, email, int(time.time()), 0)
+
+    # ---- refs -------------------------------------------------------------
+
+    def ref_target(self, name: str) -> CommitId | None:
+        """The commit a ref points at, peeled; ``None`` if it does not exist."""
+        try:
+            ref = self._repo.lookup_reference(name)
+        except (KeyError, pygit2.InvalidSpecError):
+            return None
+        try:
+            return CommitId(str(ref.peel(pygit2.Commit).id))
+        except (pygit2.GitError, ValueError):
+            return CommitId(str(ref.resolve().target))
+
+    def list_refs(self, prefix: str = "refs/") -> dict[str, str]:
+        """Every ref under ``prefix`` with its raw target (oid, or ``ref: NAME`` if symbolic)."""
+        out: dict[str, str] = {}
+        for ref in self._repo.listall_reference_objects():
+            if not ref.name.startswith(prefix):
+                continue
+            target = ref.target
+            out[ref.name] = (
+                f"ref: {target}" if isinstance(target, str) else str(target)
+            )
+        return out
+
+    def resolve_commit(self, rev: str) -> CommitId:
+        """A revision (branch, tag, oid, ``HEAD~2``) peeled to a commit id."""
+        try:
+            obj = self._repo.revparse_single(rev)
+            return CommitId(str(obj.peel(pygit2.Commit).id))
+        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+            raise InvalidInput(f"no commit named {rev!r} in this repository") from None
+
+    def branch_exists(self, branch: str) -> bool:
+        """Whether ``refs/heads/BRANCH`` exists."""
+        return self.ref_target(f"refs/heads/{branch}") is not None
+
+    def head_branch(self) -> str | None:
+        """The branch checked out in the main worktree, or ``None`` if detached/unborn."""
+        try:
+            head = self._repo.lookup_reference("HEAD")
+        except KeyError:
+            return None
+        target = head.target
+        if isinstance(target, str) and target.startswith("refs/heads/"):
+            return target[len("refs/heads/") :]
+        return None
+
+    def create_ref(self, name: str, target: str, message: str) -> bool:
+        """Create ``name`` -> ``target`` only if absent; ``False`` if it exists.
+
+        This is the atomic create-if-absent that ticket ids are allocated with.
+        """
+        try:
+            self._repo.create_reference_direct(name, pygit2.Oid(hex=target), False, message=message)
+        except pygit2.AlreadyExistsError:
+            return False
+        except ValueError as err:
+            if "exists" in str(err):
+                return False
+            raise InvalidInput(f"cannot create ref {name}: {err}") from None
+        except pygit2.GitError as err:
+            if "exists" in str(err) or "lock" in str(err):
+                return False
+            raise
+        return True
+
+    def update_refs(self, updates: Sequence[tuple[str, str | None, str | None]], message: str) -> None:
+        """Atomically move refs: each ``(name, new, expected_old)``.
+
+        ``new`` ``None`` deletes the ref; ``expected_old`` ``None`` means the ref
+        must not exist. Raises :class:`StaleRef` (and changes nothing) if any
+        ref is not at its expected value or is locked by another process.
+        """
+        try:
+            with self._repo.transaction() as txn:
+                for name, _new, old in updates:
+                    txn.lock_ref(name)
+                    current = self.ref_target(name)
+                    if current != old:
+                        raise StaleRef(
+                            f"{name} moved (expected {short(old)}, found {short(current)}); "
+                            "someone else changed it: re-run the command"
+                        )
+                for name, new, _old in updates:
+                    if new is None:
+                        txn.remove(name)
+                    else:
+                        txn.set_target(name, pygit2.Oid(hex=new), message=message)
+        except pygit2.GitError as err:
+            raise StaleRef(f"could not update {updates[0][0]}: {err}; re-run the command") from None
+
+    # ---- objects ----------------------------------------------------------
+
+    def commit_info(self, oid: str) -> CommitInfo:
+        """Read one commit; raises :class:`InvalidInput` if it is not a commit."""
+        try:
+            c = self._repo[oid]
+        except (KeyError, ValueError):
+            raise InvalidInput(f"no object {oid}") from None
+        if not isinstance(c, pygit2.Commit):
+            raise InvalidInput(f"{oid} is not a commit")
+        # libgit2 honours neither replace refs nor grafts here: we want the real parents
+        return CommitInfo(
+            id=CommitId(str(c.id)),
+            parents=tuple(CommitId(str(p)) for p in c.parent_ids),
+            tree=str(c.tree_id),
+            message=c.message,
+            trailers=parse_trailers(c.message),
+            time=c.commit_time,
+            author=f"{c.author.name} <{c.author.email}>",
+        )
+
+    def first_parent_chain(self, tip: str, limit: int = 10_000) -> Iterator[CommitInfo]:
+        """Commits from ``tip`` down its first parents, newest first."""
+        oid: str | None = tip
+        while oid and limit > 0:
+            info = self.commit_info(oid)
+            yield info
+            oid = info.parents[0] if info.parents else None
+            limit -= 1
+
+    def rev_list(self, tip: str, stop: str | None) -> list[CommitId]:
+        """Commits reachable from ``tip`` and not from ``stop``, oldest first (``stop..tip``)."""
+        walker = self._repo.walk(pygit2.Oid(hex=tip), pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE)
+        if stop:
+            walker.hide(pygit2.Oid(hex=stop))
+        return [CommitId(str(c.id)) for c in walker]
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """Whether ``ancestor`` is reachable from (or equal to) ``descendant``."""
+        if ancestor == descendant:
+            return True
+        return bool(self._repo.descendant_of(pygit2.Oid(hex=descendant), pygit2.Oid(hex=ancestor)))
+
+    def merge_base(self, a: str, b: str) -> CommitId | None:
+        """The best common ancestor of two commits, or ``None``."""
+        oid = self._repo.merge_base(pygit2.Oid(hex=a), pygit2.Oid(hex=b))
+        return CommitId(str(oid)) if oid else None
+
+    def read_blob(self, oid: str) -> bytes:
+        """A blob's bytes."""
+        blob = self._repo[oid]
+        if not isinstance(blob, pygit2.Blob):
+            raise InvalidInput(f"{oid} is not a blob")
+        return bytes(blob.data)
+
+    def blob_size(self, oid: str) -> int:
+        """A blob's size in bytes, without reading it into memory."""
+        return int(self._repo.odb.read_header(pygit2.Oid(hex=oid))[1]) if hasattr(self._repo.odb, "read_header") else len(self.read_blob(oid))
+
+    def read_path(self, commit: str, path: str) -> bytes | None:
+        """The blob at ``path`` in ``commit``'s tree, or ``None`` if absent or not a file."""
+        tree = self._repo[commit].peel(pygit2.Tree)
+        try:
+            entry = tree[path]
+        except KeyError:
+            return None
+        if entry.type != ObjectType.BLOB:
+            return None
+        return bytes(self._repo[entry.id].data)
+
+    def list_dir(self, commit: str, path: str) -> list[str]:
+        """Names in the folder ``path`` of ``commit``'s tree (empty if absent)."""
+        tree = self._repo[commit].peel(pygit2.Tree)
+        try:
+            sub = tree[path]
+        except KeyError:
+            return []
+        obj = self._repo[sub.id]
+        return sorted(e.name for e in obj) if isinstance(obj, pygit2.Tree) else []
+
+    def tree_files(self, commit_or_tree: str) -> dict[str, tuple[int, str]]:
+        """Every non-tree entry of a tree, recursively: ``{path: (mode, oid)}``."""
+        root = self._repo[commit_or_tree].peel(pygit2.Tree)
+        out: dict[str, tuple[int, str]] = {}
+
+        def walk(tree: pygit2.Tree, prefix: str) -> None:
+            for e in tree:
+                path = prefix + e.name
+                if e.filemode == 0o040000:
+                    walk(self._repo[e.id], path + "/")
+                else:
+                    out[path] = (int(e.filemode), str(e.id))
+
+        walk(root, "")
+        return out
+
+    def write_commit(
+        self,
+        parents: Sequence[str],
+        message: str,
+        *,
+        base_tree: str | None = None,
+        files: Mapping[str, bytes | None] | None = None,
+        tree: str | None = None,
+        author: pygit2.Signature | None = None,
+    ) -> CommitId:
+        """Write a commit object (no ref moves; nothing on disk but the object).
+
+        The tree is ``tree`` if given, else ``base_tree`` (default: the first
+        parent's) with ``files`` applied: ``{path: bytes}`` writes a regular
+        file, ``{path: None}`` deletes it.
+        """
+        if tree is None:
+            idx = pygit2.Index()
+            source = base_tree or (parents[0] if parents else None)
+            if source:
+                idx.read_tree(self._repo[source].peel(pygit2.Tree))
+            for path, data in (files or {}).items():
+                if data is None:
+                    if path in idx:
+                        idx.remove(path)
+                else:
+                    idx.add(pygit2.IndexEntry(path, self._repo.create_blob(data), MODE_BLOB))
+            tree = str(idx.write_tree(self._repo))
+        sig = author or self.signature()
+        committer = self.signature()
+        oid = self._repo.create_commit(
+            None, sig, committer, message, pygit2.Oid(hex=tree), [pygit2.Oid(hex=p) for p in parents]
+        )
+        return CommitId(str(oid))
+
+    def tree_of(self, commit: str) -> str:
+        """The tree id of a commit."""
+        return str(self._repo[commit].peel(pygit2.Tree).id)
+
+    # ---- diffs ------------------------------------------------------------
+
+    def changes(self, old: str | None, new: str) -> list[Change]:
+        """Every changed path from tree-ish ``old`` (``None``: empty tree) to ``new``.
+
+        Renames are detected (``FIND_RENAMES``, never from user config); type
+        changes are reported as ``T``; gitlinks appear with mode 160000.
+        """
+        new_tree = self._repo[new].peel(pygit2.Tree)
+        flags = DiffOption.INCLUDE_TYPECHANGE | DiffOption.IGNORE_SUBMODULES
+        if old is None:
+            diff = new_tree.diff_to_tree(swap=True, flags=flags)
+        else:
+            old_tree = self._repo[old].peel(pygit2.Tree)
+            diff = old_tree.diff_to_tree(new_tree, flags=flags)
+        diff.find_similar(flags=DiffFind.FIND_RENAMES | DiffFind.FIND_FOR_UNTRACKED)
+        out: list[Change] = []
+        for d in diff.deltas:
+            status = _STATUS.get(d.status.name, "M")
+            old_present = status not in ("A",)
+            new_present = status not in ("D",)
+            if d.status.name == "COPIED":
+                old_present = False
+            out.append(
+                Change(
+                    status=status,
+                    old_path=d.old_file.path if old_present else None,
+                    new_path=d.new_file.path if new_present else None,
+                    old_mode=int(d.old_file.mode) if old_present else None,
+                    new_mode=int(d.new_file.mode) if new_present else None,
+                    old_oid=str(d.old_file.id) if old_present else None,
+                    new_oid=str(d.new_file.id) if new_present else None,
+                )
+            )
+        return out
+
+    def diff_text(self, old: str, new: str, paths: Sequence[str] = ()) -> str:
+        """The unified diff (with rename headers, binary markers) from ``old`` to ``new``.
+
+        Computed by git itself with a clean environment (no external diff or
+        textconv); ``paths`` limits it.
+        """
+        root = self.require_root()
+        args = ["diff", "--no-ext-diff", "--no-textconv", "--no-color", "-M", "--full-index", old, new]
+        if paths:
+            args += ["--", *paths]
+        return run_git(*args, cwd=root).stdout.decode("utf-8", errors="replace")
+
+    # ---- merges -----------------------------------------------------------
+
+    def merge_tree(self, ours: str, theirs: str) -> tuple[str | None, list[str]]:
+        """Merge two commits in memory: ``(tree_id, [])`` or ``(None, conflicting paths)``.
+
+        Nothing on disk changes; the repository's index is not consulted.
+        """
+        idx = self._repo.merge_commits(pygit2.Oid(hex=ours), pygit2.Oid(hex=theirs))
+        if idx.conflicts is not None:
+            paths = sorted(
+                {e.path for triple in idx.conflicts for e in triple if e is not None}
+            )
+            return None, paths
+        return str(idx.write_tree(self._repo)), []
+
+    # ---- worktrees --------------------------------------------------------
+
+    def worktrees(self) -> list[WorktreeInfo]:
+        """Linked worktrees known to git."""
+        out = []
+        for name in self._repo.list_worktrees():
+            try:
+                wt = self._repo.lookup_worktree(name)
+            except (KeyError, pygit2.GitError):
+                continue
+            out.append(WorktreeInfo(name, str(wt.path), bool(wt.is_prunable)))
+        return out
+
+    def add_worktree(self, name: str, path: Path, branch: str) -> None:
+        """Check out ``branch`` in a new linked worktree at ``path`` (via git itself).
+
+        git (not libgit2) does this so the checkout honours the same rules as
+        ``git worktree add`` (attributes, sparse settings, ``.git`` file format).
+        """
+        root = self.require_root()
+        self.prune_worktrees()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        run_git("worktree", "add", "--quiet", str(path), branch, cwd=root)
+        if path.name != name:
+            pass
+
+    def remove_worktree(self, path: str) -> None:
+        """Remove a linked worktree directory and git's record of it (forced)."""
+        root = self.require_root()
+        if Path(path).exists():
+            run_git("worktree", "remove", "--force", "--force", path, cwd=root, check=False)
+        if Path(path).exists():
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)
+        self.prune_worktrees()
+
+    def prune_worktrees(self) -> None:
+        """Forget worktrees whose directories are gone (``git worktree prune``)."""
+        if self.root is not None:
+            run_git("worktree", "prune", cwd=self.root, check=False)
+
+    def checked_out_in(self, branch: str) -> list[str]:
+        """Paths of every worktree (main included) that has ``branch`` checked out."""
+        root = self.require_root()
+        out = run_git("worktree", "list", "--porcelain", "-z", cwd=root).stdout.decode()
+        paths: list[str] = []
+        current = None
+        for field in out.split("\0"):
+            if field.startswith("worktree "):
+                current = field[len("worktree ") :]
+            elif field == f"branch refs/heads/{branch}" and current:
+                paths.append(current)
+        return paths
+
+    def snapshot_worktree(self, worktree: Path) -> str:
+        """The tree of a worktree's files as ``git add -A`` would stage them.
+
+        Uses a private index (``GIT_INDEX_FILE``) seeded from the worktree's
+        HEAD, so the worktree's own index is untouched. Honours ``.gitignore``
+        from the base config, not the executor's ``core.excludesFile``.
+        """
+        wt_git = run_git("rev-parse", "--absolute-git-dir", cwd=worktree).stdout.decode().strip()
+        tmp_index = Path(wt_git) / "wo-snapshot.index"
+        env = {"GIT_INDEX_FILE": str(tmp_index)}
+        try:
+            tmp_index.unlink(missing_ok=True)
+            run_git("read-tree", "HEAD", cwd=worktree, env=env)
+            run_git(
+                "-c", "core.excludesFile=/dev/null", "-c", "core.autocrlf=false",
+                "-c", "core.safecrlf=false", "add", "-A", "--", ".", cwd=worktree, env=env,
+            )
+            return run_git("write-tree", cwd=worktree, env=env).stdout.decode().strip()
+        finally:
+            tmp_index.unlink(missing_ok=True)
+
+    def worktree_reset(self, worktree: Path) -> None:
+        """Point a worktree's index at its HEAD, leaving files alone (``git reset -q``)."""
+        run_git("reset", "-q", cwd=worktree, check=False)
+
+    def worktree_dirty_paths(self, worktree: Path) -> set[str]:
+        """Paths with staged or unstaged changes to tracked files in a worktree."""
+        out = run_git("status", "--porcelain=v1", "-z", "--untracked-files=no", cwd=worktree)
+        paths: set[str] = set()
+        fields = out.stdout.decode("utf-8", errors="surrogateescape").split("\0")
+        i = 0
+        while i < len(fields):
+            f = fields[i]
+            if len(f) > 3:
+                paths.add(f[3:])
+                if f[0] in "RC":
+                    i += 1
+                    if i < len(fields):
+                        paths.add(fields[i])
+            i += 1
+        return paths
+
+    def two_way_checkout(self, worktree: Path, old: str, new: str) -> None:
+        """Move a worktree's index and files from commit ``old`` to ``new``.
+
+        ``git read-tree -m -u old new``: the fast-forward update ``git merge``
+        uses. It refuses, changing nothing, when local changes would be
+        overwritten; raises :class:`WoGitError` with git's message.
+        """
+        run_git("read-tree", "-m", "-u", old, new, cwd=worktree)
+
+    def free(self) -> None:
+        """Release libgit2's file handles."""
+        self._repo.free()
+
+
+def short(oid: str | None) -> str:
+    """A 10-hex abbreviation, or ``(none)``."""
+    return oid[:10] if oid else "(none)"
+
+
+def mode_kind(mode: int | None) -> str:
+    """A git mode as a word: ``file``, ``executable``, ``symlink``, ``submodule``, ``absent``."""
+    return {
+        MODE_BLOB: "file",
+        MODE_EXEC: "executable",
+        MODE_LINK: "symlink",
+        MODE_GITLINK: "submodule",
+        None: "absent",
+    }.get(mode, f"mode {mode:o}" if mode is not None else "absent")

@@ -1,0 +1,196 @@
+"""The guard's verdict over git objects: commits, trees, blobs, modes.
+
+It reads objects, never diff text or the working tree (GUARD.md, "What
+trusted systems teach"): every commit of a range against every one of its
+parents (so a merge commit is checked against each side, and a merge tree
+that differs from all parents shows up in each comparison), both sides of a
+rename, deletions, mode and type changes, symlink targets, gitlinks, commit
+messages, and the added content of every blob whatever its name.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+
+from wo_git.git import Repo, mode_kind
+from wo_git.guard.content import Finding, kubernetes_kind, scan_blob
+from wo_git.guard.policy import Policy, normalize_path
+from wo_git.types import MODE_GITLINK, MODE_LINK, Change
+
+MAX_SCAN_BYTES = 256 * 1024 * 1024
+YAML_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One reason the guard refuses: the path, its category, the rule, where it was seen.
+
+    ``where`` is a commit id, ``worktree`` (uncommitted changes), or ``refs``
+    / ``config`` / ``hooks`` for the snapshot comparison.
+    """
+
+    path: str
+    category: str
+    rule: str
+    where: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        at = self.where[:10] if len(self.where) == 40 else self.where
+        extra = f" ({self.detail})" if self.detail else ""
+        return f"{self.path}: {self.category} / {self.rule} [{at}]{extra}"
+
+    def to_json(self) -> dict[str, str]:
+        """The stable ``--json`` shape."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MailboxRule:
+    """Which mailbox files a range may write: only these exact paths (the round's report)."""
+
+    mailbox: str
+    writable: frozenset[str] = frozenset()
+
+
+def check_changes(
+    repo: Repo,
+    policy: Policy,
+    changes: Iterable[Change],
+    where: str,
+    mailbox: MailboxRule | None = None,
+) -> list[Violation]:
+    """Every violation in one set of tree changes (one commit against one parent)."""
+    out: list[Violation] = []
+    for ch in changes:
+        for path in ch.paths:
+            out += _path_violations(policy, path, where, ch, mailbox)
+        if ch.new_mode == MODE_LINK and ch.new_oid:
+            out += _symlink_violations(repo, policy, ch.new_path or "", ch.new_oid, where)
+        if MODE_GITLINK in (ch.old_mode, ch.new_mode):
+            out.append(Violation(ch.new_path or ch.old_path or "", "control", "submodule (gitlink)", where,
+                                 f"{mode_kind(ch.old_mode)} -> {mode_kind(ch.new_mode)}"))
+        elif ch.new_oid and ch.new_mode != MODE_LINK and ch.new_oid != ch.old_oid:
+            out += _content_violations(repo, ch, where)
+    return _dedupe(out)
+
+
+def _path_violations(
+    policy: Policy, path: str, where: str, ch: Change, mailbox: MailboxRule | None
+) -> list[Violation]:
+    what = _describe(ch, path)
+    found = [Violation(path, m.category, m.rule, where, what) for m in policy.classify(path)]
+    if mailbox is not None:
+        norm = normalize_path(path)
+        box = normalize_path(mailbox.mailbox).rstrip("/") + "/"
+        if norm.startswith(box) and norm not in {normalize_path(p) for p in mailbox.writable}:
+            found.append(Violation(path, "control", f"{mailbox.mailbox}/ (the mailbox)", where, what))
+        elif policy.out_of_scope(path) and norm not in {normalize_path(p) for p in mailbox.writable}:
+            found.append(Violation(path, "scope", "outside the work order's scope", where, what))
+    elif policy.out_of_scope(path):
+        found.append(Violation(path, "scope", "outside the work order's scope", where, what))
+    return found
+
+
+def _describe(ch: Change, path: str) -> str:
+    if ch.status == "R":
+        return f"renamed {ch.old_path} -> {ch.new_path}"
+    if ch.status == "A":
+        return f"added {mode_kind(ch.new_mode)}"
+    if ch.status == "D":
+        return f"deleted {mode_kind(ch.old_mode)}"
+    if ch.status == "T" or (ch.old_mode != ch.new_mode and ch.old_oid == ch.new_oid):
+        return f"{mode_kind(ch.old_mode)} -> {mode_kind(ch.new_mode)}"
+    return "modified"
+
+
+def _symlink_violations(repo: Repo, policy: Policy, path: str, oid: str, where: str) -> list[Violation]:
+    """A symlink is protected when its target is, or when it leaves the worktree."""
+    target = repo.read_blob(oid).decode("utf-8", errors="replace")
+    if target.startswith("/") or target.startswith("\\"):
+        return [Violation(path, "secrets", "symlink to an absolute path", where, f"-> {target}")]
+    joined = posixpath.normpath(posixpath.join(posixpath.dirname(path), target.replace("\\", "/")))
+    if joined == ".." or joined.startswith("../"):
+        return [Violation(path, "secrets", "symlink out of the worktree", where, f"-> {target}")]
+    found = [
+        Violation(path, m.category, f"symlink to {m.rule}", where, f"-> {target}")
+        for m in policy.classify(joined)
+    ]
+    if not found and policy.protects_dir(joined):
+        found.append(Violation(path, "control", "symlink to a protected folder", where, f"-> {target}"))
+    return found
+
+
+def _content_violations(repo: Repo, ch: Change, where: str) -> list[Violation]:
+    path = ch.new_path or ""
+    size = repo.blob_size(ch.new_oid or "")
+    if size > MAX_SCAN_BYTES:
+        return [Violation(path, "secrets", "blob too large to scan", where, f"{size} bytes")]
+    data = repo.read_blob(ch.new_oid or "")
+    findings = scan_blob(data)
+    if findings and ch.old_oid and ch.old_mode not in (MODE_LINK, MODE_GITLINK):
+        # a secret the base already had is not added by this change
+        before = {(f.rule, f.excerpt) for f in scan_blob(repo.read_blob(ch.old_oid))}
+        findings = [f for f in findings if (f.rule, f.excerpt) not in before]
+    out = [_finding(path, f, where) for f in findings]
+    if path.lower().endswith(YAML_SUFFIXES):
+        kind = kubernetes_kind(data)
+        if kind == "Secret":
+            out.append(Violation(path, "secrets", "kubernetes kind: Secret", where))
+        elif kind is not None:
+            out.append(Violation(path, "deploy", f"kubernetes manifest (kind: {kind})", where))
+    return out
+
+
+def _finding(path: str, f: Finding, where: str) -> Violation:
+    return Violation(path, "secrets", f"content: {f.rule}", where, f"line {f.line}: {f.excerpt}")
+
+
+def check_message(message: str, where: str) -> list[Violation]:
+    """Secrets in a commit message."""
+    return [_finding("(commit message)", f, where) for f in scan_blob(message.encode())]
+
+
+def check_commits(
+    repo: Repo,
+    policy: Policy,
+    commits: Sequence[str],
+    mailbox: MailboxRule | None = None,
+    exempt: dict[str, set[str]] | None = None,
+) -> list[Violation]:
+    """Check each commit against every parent (a root commit against the empty tree).
+
+    ``exempt`` maps a commit id to normalized paths that commit may change
+    (wo-git's own mailbox commits).
+    """
+    out: list[Violation] = []
+    for oid in commits:
+        info = repo.commit_info(oid)
+        parents: Sequence[str | None] = info.parents or (None,)
+        allowed = (exempt or {}).get(oid, set())
+        for parent in parents:
+            found = check_changes(repo, policy, repo.changes(parent, oid), oid, mailbox)
+            out += [v for v in found if normalize_path(v.path) not in allowed or v.category == "secrets"]
+        out += check_message(info.message, oid)
+    return _dedupe(out)
+
+
+def _dedupe(vs: list[Violation]) -> list[Violation]:
+    seen: set[tuple[str, str, str]] = set()
+    out = []
+    for v in vs:
+        key = (v.path, v.category, v.rule)
+        if key not in seen:
+            seen.add(key)
+            out.append(v)
+    return out
+
+
+def format_violations(vs: Sequence[Violation], limit: int = 50) -> str:
+    """Violations as indented lines for people, at most ``limit`` of them."""
+    lines = [f"  - {v}" for v in vs[:limit]]
+    if len(vs) > limit:
+        lines.append(f"  ... and {len(vs) - limit} more")
+    return "\n".join(lines)

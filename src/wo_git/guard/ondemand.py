@@ -1,0 +1,75 @@
+"""``wo-git guard``: the guard on demand and as the pre-commit hook.
+
+``--staged`` (and ``--hook``, what the pre-commit framework runs) checks the
+index of the current worktree against its HEAD; ``--range A..B`` every
+commit in the range; ``--ticket ID`` everything a ticket would merge. The
+policy is the committed one: the ticket's base branch in a ticket worktree,
+else the current branch's committed ``.wo-git.toml`` (defaults if none).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from wo_git import tickets
+from wo_git.config import Config, load_config
+from wo_git.errors import InvalidInput
+from wo_git.git import Repo, run_git
+from wo_git.guard.check import MailboxRule, Violation, check_changes, check_commits
+from wo_git.guard.policy import Policy
+from wo_git.postrun import policy_for
+from wo_git.run import ticket_config
+from wo_git.verdict import guard_ticket
+
+
+def _ticket_of_worktree(repo: Repo, cwd: Path) -> tickets.Ticket | None:
+    head = run_git("symbolic-ref", "-q", "HEAD", cwd=cwd, check=False).stdout.decode().strip()
+    m = re.fullmatch(r"refs/heads/wo/(\d{4,})-[a-z0-9._-]+", head)
+    if not m:
+        return None
+    try:
+        return tickets.load(repo, int(m.group(1)))
+    except Exception:  # a branch named like a ticket without a record: plain policy
+        return None
+
+
+def staged(repo: Repo, cwd: Path) -> list[Violation]:
+    """Violations in the index of the worktree at ``cwd`` against its HEAD."""
+    tree = run_git("write-tree", cwd=cwd).stdout.decode().strip()
+    head = run_git("rev-parse", "-q", "--verify", "HEAD", cwd=cwd, check=False).stdout.decode().strip()
+    tk = _ticket_of_worktree(repo, cwd)
+    if tk is not None:
+        cfg = ticket_config(repo, tk)
+        tk = tickets.load(repo, tk.id, cfg)
+        policy = policy_for(repo, cfg, tk)
+        box: MailboxRule | None = MailboxRule(cfg.mailbox, frozenset({tk.report_path(cfg)}))
+    else:
+        branch = repo.head_branch()
+        cfg = load_config(repo, branch) if branch and repo.branch_exists(branch) else Config()
+        policy, box = Policy.build(cfg.guard, mailbox=cfg.mailbox), None
+    return check_changes(repo, policy, repo.changes(head or None, tree), "index", box)
+
+
+def commit_range(repo: Repo, spec: str) -> list[Violation]:
+    """Violations in every commit of ``A..B`` (policy: the repository's HEAD branch config)."""
+    if ".." not in spec:
+        raise InvalidInput(f"--range needs A..B, got {spec!r}")
+    a, b = spec.split("..", 1)
+    start = repo.resolve_commit(a) if a else None
+    end = repo.resolve_commit(b or "HEAD")
+    branch = repo.head_branch()
+    cfg = load_config(repo, branch) if branch and repo.branch_exists(branch) else Config()
+    policy = Policy.build(cfg.guard, mailbox=cfg.mailbox)
+    return check_commits(repo, policy, repo.rev_list(end, start), None)
+
+
+def ticket(repo: Repo, ticket_id: str) -> list[Violation]:
+    """Violations ``accept`` would refuse for a ticket."""
+    tk = tickets.load(repo, ticket_id)
+    cfg = ticket_config(repo, tk)
+    tk = tickets.load(repo, tk.id, cfg)
+    base_tip = repo.ref_target(f"refs/heads/{tk.base}")
+    if base_tip is None:
+        raise InvalidInput(f"base branch {tk.base!r} does not exist")
+    return guard_ticket(repo, cfg, tk, base_tip, tk.branch_tip or tk.tip)

@@ -1,0 +1,273 @@
+"""The post-run hook: turn what an executor left into one report commit.
+
+After the executor stops (exit, abort, timeout, idle timeout, rate limit,
+or a crash found later by ``doctor``):
+
+1. compare the ref/config/hook snapshot and put back what changed;
+2. gather the executor's own commits since the round began and the
+   worktree's uncommitted state (added, deleted, renamed, mode changes,
+   symlinks, binaries) as one tree, through a private index;
+3. run the guard over every one of those commits and over the final tree;
+4. clean: commit the tree and the report as **one** executor-role commit
+   on the round's work-order commit; the executor's own commits stay
+   reachable from ``refs/wo/rounds/NNNN-rR``;
+   violations: commit only a ``GUARD_REJECTED`` report naming each path,
+   category and rule, and leave the changes in the worktree, unstaged.
+
+A missing or unreadable report becomes ``NO_REPORT`` with the log's tail, so
+the architect always gets a completion record.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wo_git import diffstat
+from wo_git.config import Config
+from wo_git.git import Repo, run_git
+from wo_git.guard import snapshot
+from wo_git.guard.check import MailboxRule, Violation, check_changes, check_commits
+from wo_git.guard.policy import Policy
+from wo_git.mailbox import GENERATED_MARK, parse_report
+from wo_git.tickets import Ticket, commit_event
+from wo_git.types import CommitId
+from wo_git.worktrees import gitdir_of
+
+LOG_TAIL_LINES = 40
+LOG_TAIL_BYTES = 4096
+CHECK_TIMEOUT = 600.0
+
+
+@dataclass
+class RunFacts:
+    """What the supervisor knows about the run that just ended."""
+
+    exit_code: int | None
+    duration: float
+    executor: str
+    log: str
+    round_start: str
+    model: str | None = None
+    session_id: str | None = None
+    stopped_by: str | None = None
+    reason: str | None = None
+    output_bytes: int = 0
+    attempts: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class PostRunResult:
+    """The report commit and what it says."""
+
+    commit: CommitId
+    status: str
+    violations: list[Violation]
+    report: str
+
+
+def policy_for(repo: Repo, cfg: Config, tk: Ticket) -> Policy:
+    """The guard policy for a ticket: the base's committed config, plus the order's scope and grants."""
+    order = tk.order
+    return Policy.build(
+        cfg.guard,
+        mailbox=cfg.mailbox,
+        grants=order.allow if order else (),
+        scope=(order.scope or None) if order else None,
+    )
+
+
+def guard_round(
+    repo: Repo, cfg: Config, tk: Ticket, start: str, head: str, final_tree: str
+) -> list[Violation]:
+    """Every violation in a round: each executor commit in ``start..head``, then the final tree.
+
+    A ``start`` that is no longer an ancestor of ``head`` is a history
+    rewrite, itself a violation.
+    """
+    policy = policy_for(repo, cfg, tk)
+    box = MailboxRule(cfg.mailbox, frozenset({tk.report_path(cfg)}))
+    out: list[Violation] = []
+    if head != start:
+        if not repo.is_ancestor(start, head):
+            out.append(Violation(tk.branch, "control", "history rewritten", head,
+                                 f"the work order commit {start[:10]} is no longer an ancestor"))
+        else:
+            out += check_commits(repo, policy, repo.rev_list(head, start), box)
+    out += check_changes(repo, policy, repo.changes(start, final_tree), "worktree", box)
+    seen: set[tuple[str, str, str]] = set()
+    unique = []
+    for v in out:
+        if (v.path, v.category, v.rule) not in seen:
+            seen.add((v.path, v.category, v.rule))
+            unique.append(v)
+    return unique
+
+
+def log_tail(path: str, lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines of a log, decoded leniently, at most :data:`LOG_TAIL_BYTES`."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - LOG_TAIL_BYTES))
+            data = f.read()
+    except OSError:
+        return "(no log)"
+    text = data.decode("utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:]) or "(empty)"
+
+
+def run_checks(cfg: Config, worktree: Path) -> list[tuple[str, int | None, str]]:
+    """Run the configured post-run checks in the worktree: ``[(command, exit, tail)]``."""
+    out = []
+    for cmd in cfg.checks:
+        try:
+            proc = subprocess.run(
+                cmd, shell=True, cwd=worktree, capture_output=True, timeout=CHECK_TIMEOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+            tail = (proc.stdout + proc.stderr).decode("utf-8", errors="replace").strip()
+            out.append((cmd, proc.returncode, "\n".join(tail.splitlines()[-5:])))
+        except subprocess.TimeoutExpired:
+            out.append((cmd, None, f"timed out after {CHECK_TIMEOUT:.0f} s"))
+    return out
+
+
+def finish_run(
+    repo: Repo,
+    cfg: Config,
+    tk: Ticket,
+    worktree: Path,
+    facts: RunFacts,
+    snap: Path | None,
+) -> PostRunResult:
+    """Do the whole post-run hook for a ticket whose executor has stopped.
+
+    ``tk`` must be loaded fresh (its refs are compared-and-swapped).
+    Raises :class:`~wo_git.errors.StaleRef` if wo-git's refs moved under it.
+    """
+    found: list[Violation] = []
+    wt_gitdir = gitdir_of(worktree)
+    if snap is not None and snap.exists():
+        found += snapshot.compare_and_restore(repo, snap, wt_gitdir)
+        tk_ref_tip = repo.ref_target(tk.branch_ref)
+        tk.branch_tip = tk_ref_tip
+    start = facts.round_start
+    head = repo.ref_target(tk.branch_ref) or start
+    wt_head = run_git("rev-parse", "-q", "--verify", "HEAD", cwd=worktree, check=False).stdout.decode().strip()
+    if wt_head and wt_head != head and wt_head != start:
+        head = wt_head  # the executor committed on a detached HEAD or another branch
+    final_tree = repo.snapshot_worktree(worktree)
+    found += guard_round(repo, cfg, tk, start, head, final_tree)
+
+    report_path = tk.report_path(cfg)
+    raw = (worktree / report_path).read_bytes() if (worktree / report_path).is_file() else None
+    own = raw.decode("utf-8", errors="replace") if raw is not None else None
+    parsed = parse_report(own) if own else None
+    if found:
+        status = "GUARD_REJECTED"
+    elif facts.reason == "rate-limit" and (parsed is None or parsed.status != "COMPLETED"):
+        status = "BLOCKED"
+    elif parsed is None or parsed.status == "NO_REPORT":
+        status = "NO_REPORT"
+    else:
+        status = parsed.status
+
+    stat = diffstat.parse(repo.diff_text(start, final_tree))
+    stat.files = [f for f in stat.files if f.path != report_path]
+    checks = run_checks(cfg, worktree) if cfg.checks and not found else []
+    report = _compose(tk, own, status, facts, stat, checks, found)
+    files = {report_path: report.encode()}
+    trailers = {
+        "Wo-Status": status,
+        "Wo-Executor": facts.executor,
+        "Wo-Model": facts.model,
+        "Wo-Session": facts.session_id,
+        "Wo-Exit": facts.exit_code if facts.exit_code is not None else "none",
+        "Wo-Stopped-By": facts.stopped_by,
+        "Wo-Reason": facts.reason,
+    }
+    subject = f"wo {tk.label} report: round {tk.round}: {status}"
+    body = stat.summary() if not found else f"{len(found)} guard violation(s); changes left in the worktree"
+    current_branch = repo.ref_target(tk.branch_ref)
+    if head != start and head == current_branch and repo.is_ancestor(start, head):
+        # keep the executor's own commits reachable: nothing it made is lost
+        repo.update_refs([(f"refs/wo/rounds/{tk.label}-r{tk.round}", head,
+                           repo.ref_target(f"refs/wo/rounds/{tk.label}-r{tk.round}"))], "wo-git: keep executor commits")
+    tk.branch_tip = current_branch
+    if found:
+        oid = commit_event(repo, tk, event="report", role="executor", round_=tk.round, subject=subject,
+                           body=body, files=files, trailers=trailers, parent=start,
+                           author_name=f"wo-git executor ({facts.executor})")
+    else:
+        oid = commit_event(repo, tk, event="report", role="executor", round_=tk.round, subject=subject,
+                           body=body, files=files, base_tree=final_tree, trailers=trailers, parent=start,
+                           author_name=f"wo-git executor ({facts.executor})")
+        (worktree / report_path).parent.mkdir(parents=True, exist_ok=True)
+        (worktree / report_path).write_text(report)
+    _sync_worktree(worktree, tk.branch_ref)
+    return PostRunResult(oid, status, found, report)
+
+
+def _sync_worktree(worktree: Path, branch_ref: str) -> None:
+    """Put the worktree back on its branch with the index at the new tip; files untouched."""
+    head = run_git("symbolic-ref", "-q", "HEAD", cwd=worktree, check=False).stdout.decode().strip()
+    if head != branch_ref:
+        run_git("symbolic-ref", "HEAD", branch_ref, cwd=worktree, check=False)
+    run_git("reset", "-q", cwd=worktree, check=False)
+
+
+def _compose(
+    tk: Ticket,
+    own: str | None,
+    status: str,
+    facts: RunFacts,
+    stat: diffstat.DiffStat,
+    checks: list[tuple[str, int | None, str]],
+    found: list[Violation],
+) -> str:
+    """The committed report: the executor's text (or a stand-in) plus the generated section."""
+    num = f"W{2 * tk.round:02d}"
+    if own is None or not own.strip():
+        head = f"# {num} - Report for {tk.slug}\n\n- Status: NO_REPORT\n- Notes/questions: the executor wrote no report."
+    else:
+        head = own.split(GENERATED_MARK, 1)[0].rstrip()
+    lines = [head, "", GENERATED_MARK, "## Run record (wo-git)", ""]
+    lines.append(f"- Final status: {status}")
+    if facts.reason:
+        lines.append(f"- Reason: {facts.reason}")
+    if facts.stopped_by:
+        lines.append(f"- Stopped by: {facts.stopped_by}")
+    lines.append(f"- Exit code: {facts.exit_code if facts.exit_code is not None else 'none (killed)'}")
+    lines.append(f"- Duration: {facts.duration:.1f} s")
+    lines.append(f"- Executor: {facts.executor}")
+    lines.append(f"- Model: {facts.model or '-'}")
+    lines.append(f"- Session: {facts.session_id or '-'}")
+    lines.append(f"- Log: {facts.log} ({facts.output_bytes} bytes)")
+    if facts.attempts:
+        lines.append("- Attempts: " + "; ".join(facts.attempts))
+    if facts.error:
+        lines.append(f"- Executor error: {facts.error}")
+    lines.append(f"- Diffstat: {stat.summary()}")
+    lines += [f"  - {ln}" for ln in stat.lines()]
+    if checks:
+        lines.append("- Checks:")
+        for cmd, code, tail in checks:
+            verdict = "passed" if code == 0 else f"FAILED (exit {code})"
+            lines.append(f"  - `{cmd}`: {verdict}")
+            if code != 0 and tail:
+                lines += [f"    {t}" for t in tail.splitlines()]
+    if found:
+        lines.append(f"- Guard: REJECTED ({len(found)} violation(s)); the changes were not committed "
+                     "and remain in the worktree")
+        lines += [f"  - {v}" for v in found[:100]]
+    else:
+        lines.append("- Guard: clean")
+    if status in ("NO_REPORT", "BLOCKED", "GUARD_REJECTED") or (facts.exit_code not in (0, None)) or facts.stopped_by:
+        lines += ["", "### Log tail", "", "```", log_tail(facts.log).replace("```", "'''"), "```"]
+    lines.append(f"\n_Recorded {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}._")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,286 @@
+"""``wo-git run``: start the executor in the ticket's worktree and report.
+
+One run is: check the ticket can run, make or reuse its worktree, hold the
+run lock and a run slot (``max_parallel``), snapshot refs/config/hooks,
+start the executor profile under supervision (timeouts, idle timeout, abort,
+rate limits with fallback to the next profile), then the post-run hook.
+``--detach`` hands all of that to a background supervisor process and
+returns at once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wo_git import runs, tickets, worktrees
+from wo_git.config import Config, load_config
+from wo_git.errors import BadState, ExecutorFailed, InvalidInput
+from wo_git.executors.profiles import build_command, load_profiles, parse_line, prompt_text
+from wo_git.git import Repo, clean_git_env
+from wo_git.guard import snapshot
+from wo_git.postrun import PostRunResult, RunFacts, finish_run
+from wo_git.supervise import Outcome, supervise
+
+
+@dataclass
+class RunOptions:
+    """What ``wo-git run`` was asked for."""
+
+    argv: list[str] = field(default_factory=list)
+    executor: str | None = None
+    model: str | None = None
+    timeout: float | None = None
+    idle_timeout: float | None = None
+    new_session: bool = False
+    session: str | None = None
+    detach: bool = False
+
+
+@dataclass
+class Launch:
+    """What ``run --detach`` returns: the background supervisor's pid and log."""
+
+    ticket: int
+    pid: int
+    log: str
+    worktree: str
+
+
+def ticket_config(repo: Repo, tk: tickets.Ticket) -> Config:
+    """The config in force for a ticket: the committed copy on its base branch."""
+    base = tk.base if repo.branch_exists(tk.base) else None
+    return load_config(repo, base)
+
+
+def prepare(repo: Repo, ticket: int | str) -> tuple[Config, tickets.Ticket]:
+    """Load a ticket that may run now; raises :class:`BadState` with what to do otherwise."""
+    tk = tickets.load(repo, ticket)
+    cfg = ticket_config(repo, tk)
+    tk = tickets.load(repo, tk.id, cfg)
+    if tk.state == "running":
+        raise BadState(f"ticket {tk.label} is already running (`wo-git wait {tk.id}` or `wo-git abort {tk.id}`)")
+    if tk.state == "reported":
+        raise BadState(
+            f"ticket {tk.label} round {tk.round} is already reported ({tk.status}); "
+            f"`wo-git revise {tk.id}` to send a correction order first"
+        )
+    if tk.state in ("accepted", "rejected"):
+        raise BadState(f"ticket {tk.label} is {tk.state}; open a new ticket")
+    if tk.branch_tip is None:
+        raise BadState(f"ticket {tk.label} has no branch {tk.branch}; run `wo-git doctor --fix`")
+    return cfg, tk
+
+
+def _profile_chain(cfg: Config, tk: tickets.Ticket, opts: RunOptions) -> list[str]:
+    if opts.argv:
+        first = "command"
+    else:
+        first = opts.executor or (tk.order.executor if tk.order else None) or cfg.executor
+    return [first] + [p for p in cfg.fallback if p != first]
+
+
+def _previous_session(tk: tickets.Ticket, executor: str) -> str | None:
+    for ev in tk.events:
+        if ev.event == "report" and ev.commit.trailers.get("Wo-Executor") == executor:
+            return ev.commit.trailers.get("Wo-Session") or None
+    return None
+
+
+def detach(repo: Repo, ticket: int | str, opts: RunOptions) -> Launch:
+    """Start a background supervisor for the run and return at once.
+
+    The supervisor is ``python -m wo_git run ID`` in a new session with its
+    output in ``<common>/wo/logs/NNNN-supervisor.log``. Returns once it holds
+    the run lock, so a ``wait`` right after never misses it.
+    """
+    cfg, tk = prepare(repo, ticket)
+    profiles = load_profiles(cfg.executors)
+    chain = _profile_chain(cfg, tk, opts)
+    if chain[0] not in profiles:
+        raise InvalidInput(f"unknown executor {chain[0]!r} (known: {', '.join(sorted(profiles))})")
+    if chain[0] == "command" and not opts.argv:
+        raise InvalidInput("the command executor needs a program: wo-git run ID -- ARGV...")
+    path = worktrees.ensure(repo, cfg, tk)
+    args = [sys.executable, "-m", "wo_git", "run", str(tk.id), "--detached-child"]
+    if opts.executor:
+        args += ["--executor", opts.executor]
+    if opts.model:
+        args += ["--model", opts.model]
+    if opts.timeout is not None:
+        args += ["--timeout", str(opts.timeout)]
+    if opts.idle_timeout is not None:
+        args += ["--idle-timeout", str(opts.idle_timeout)]
+    if opts.new_session:
+        args.append("--new-session")
+    if opts.session:
+        args += ["--session", opts.session]
+    if opts.argv:
+        args += ["--", *opts.argv]
+    sup_log = runs.logs_dir(repo) / f"{tk.label}-supervisor.log"
+    root = repo.require_root()
+    with open(sup_log, "ab") as out:
+        proc = subprocess.Popen(
+            args, cwd=root, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True, env=clean_git_env(),
+        )
+    deadline = time.monotonic() + 30
+    while not runs.is_running(repo, tk.id):
+        if proc.poll() is not None:
+            tail = sup_log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+            raise ExecutorFailed(f"the background run of {tk.label} stopped at once: {tail[0]}")
+        if time.monotonic() > deadline:
+            raise ExecutorFailed(f"the background run of {tk.label} did not start in 30 s; see {sup_log}")
+        time.sleep(0.02)
+    return Launch(tk.id, proc.pid, str(runs.log_path(repo, tk.id, tk.round)), str(path))
+
+
+def run(
+    repo: Repo,
+    ticket: int | str,
+    opts: RunOptions,
+    *,
+    progress: Callable[[str], None] = lambda s: None,
+    live: Callable[[Outcome, float], None] | None = None,
+    detached: bool = False,
+) -> PostRunResult:
+    """Run the ticket's executor in its worktree and commit the report (foreground).
+
+    Raises :class:`BadState` if the ticket cannot run now,
+    :class:`InvalidInput` for an unknown executor, :class:`ExecutorFailed`
+    if the program cannot be started at all (after the post-run hook has
+    still recorded a report).
+    """
+    cfg, tk = prepare(repo, ticket)
+    profiles = load_profiles(cfg.executors)
+    chain = _profile_chain(cfg, tk, opts)
+    if chain[0] not in profiles:
+        raise InvalidInput(f"unknown executor {chain[0]!r} (known: {', '.join(sorted(profiles))})")
+    if chain[0] == "command" and not opts.argv:
+        raise InvalidInput("the command executor needs a program: wo-git run ID -- ARGV...")
+    path = worktrees.ensure(repo, cfg, tk)
+    try:
+        with runs.hold_run_lock(repo, tk.id):
+            with runs.hold_slot(repo, cfg.max_parallel, wait=True,
+                                on_queued=lambda: progress(f"{tk.label}: queued: {cfg.max_parallel} runs already going")):
+                return _run_locked(repo, cfg, tk, path, opts, profiles, chain, progress, live, detached)
+    except runs.LockHeld:
+        raise BadState(f"ticket {tk.label} is already running (`wo-git wait {tk.id}`)") from None
+
+
+def _run_locked(
+    repo: Repo,
+    cfg: Config,
+    tk: tickets.Ticket,
+    path: Path,
+    opts: RunOptions,
+    profiles: dict[str, object],
+    chain: list[str],
+    progress: Callable[[str], None],
+    live: Callable[[Outcome, float], None] | None,
+    detached: bool,
+) -> PostRunResult:
+    start_commit = tk.branch_tip
+    assert start_commit is not None
+    snap_dir = repo.wo_dir / "snapshots" / tk.label
+    snapshot.take(repo, snap_dir, {tk.branch_ref}, worktrees.gitdir_of(path))
+    work_file = path / tk.work_path(cfg)
+    report_file = path / tk.report_path(cfg)
+    prompt = prompt_text(str(work_file), str(report_file), str(path))
+    prompt_file = runs.runs_dir(repo) / f"{tk.label}.prompt"
+    prompt_file.write_text(prompt)
+    base_env = clean_git_env()
+    base_env.update(
+        WO_TICKET=str(tk.id), WO_ROUND=str(tk.round), WO_WORK_FILE=str(work_file),
+        WO_REPORT_FILE=str(report_file), WO_WORKTREE=str(path), WO_BASE=tk.base,
+        WO_REPO=str(repo.require_root()),
+    )
+    for var in ("GIT_CONFIG_NOSYSTEM", "GIT_NO_REPLACE_OBJECTS", "LC_ALL"):
+        if var not in os.environ:
+            base_env.pop(var, None)
+        else:
+            base_env[var] = os.environ[var]
+    attempts: list[str] = []
+    facts: RunFacts | None = None
+    record = runs.new_record(
+        ticket=tk.id, round=tk.round, log="", worktree=str(path), round_start=start_commit,
+        detached=detached, snapshot=str(snap_dir),
+    )
+    # on any failure below the run record stays: `wo-git doctor --fix` finishes the run
+    for attempt, name in enumerate(chain, start=1):
+        profile = profiles[name]
+        model = opts.model or (tk.order.model if tk.order else None) or cfg.model
+        session = None
+        if attempt == 1 and not opts.new_session:
+            session = opts.session or _previous_session(tk, name)
+        log = runs.log_path(repo, tk.id, tk.round, attempt)
+        record.log, record.executor, record.attempt = str(log), name, attempt
+        runs.write_record(repo, record)
+        cmd = build_command(
+            profile, prompt=prompt, prompt_file=str(prompt_file), model=model, session=session,  # type: ignore[arg-type]
+            worktree=str(path), work_file=str(work_file), report_file=str(report_file),
+            user_argv=opts.argv or None, server_url=cfg.server_url,
+        )
+        env = dict(base_env)
+        env.update(cmd.env)
+        progress(f"{tk.label}: running {name} in {path} (log {log})")
+
+        def started(pgid: int) -> None:
+            record.pgid = pgid
+            runs.write_record(repo, record)
+
+        abort_file = runs.abort_path(repo, tk.id)
+        t0 = time.monotonic()
+        try:
+            with open(log, "ab") as logf:
+                out = supervise(
+                    cmd.argv, cwd=path, env=env, log=logf, stdin=cmd.stdin,
+                    timeout=opts.timeout if opts.timeout is not None else cfg.timeout,
+                    idle_timeout=opts.idle_timeout if opts.idle_timeout is not None else cfg.idle_timeout,
+                    parse=lambda line, p=profile: parse_line(p, line),  # type: ignore[misc]
+                    should_stop=lambda: "abort" if abort_file.exists() else None,
+                    on_start=started,
+                    on_progress=(lambda o: live(o, time.monotonic() - t0)) if live else (lambda o: None),
+                )
+        except ExecutorFailed as err:
+            with open(log, "ab") as logf:
+                logf.write(f"wo-git: {err}\n".encode())
+            facts = RunFacts(exit_code=None, duration=0.0, executor=name, log=str(log),
+                             round_start=start_commit, model=model, error=str(err),
+                             reason="executor-missing", attempts=attempts)
+            attempts.append(f"{name}: could not start")
+            if attempt < len(chain):
+                continue
+            break
+        reason = "rate-limit" if out.rate_limited else out.stopped_by
+        attempts.append(
+            f"{name}: exit {out.exit_code}" + (f", stopped by {out.stopped_by}" if out.stopped_by else "")
+            + (", rate-limited" if out.rate_limited else "")
+        )
+        facts = RunFacts(
+            exit_code=out.exit_code, duration=out.duration, executor=name, log=str(log),
+            round_start=start_commit, model=model, session_id=out.session_id,
+            stopped_by=out.stopped_by, reason=reason, output_bytes=out.output_bytes,
+            attempts=list(attempts) if len(chain) > 1 and attempt > 1 else [],
+            error=out.error,
+        )
+        if out.rate_limited and attempt < len(chain) and out.stopped_by in (None, "rate-limit"):
+            progress(f"{tk.label}: {name} hit a rate limit; falling back to {chain[attempt]}")
+            continue
+        break
+    assert facts is not None
+    if len(attempts) > 1:
+        facts.attempts = attempts
+    fresh = tickets.load(repo, tk.id, cfg)
+    result = finish_run(repo, cfg, fresh, path, facts, snap_dir)
+    runs.clear_record(repo, tk.id)
+    shutil.rmtree(snap_dir, ignore_errors=True)
+    if facts.reason == "executor-missing" and facts.error:
+        raise ExecutorFailed(facts.error + f" (a NO_REPORT report was committed for {tk.label})")
+    return result

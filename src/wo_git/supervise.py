@@ -1,0 +1,264 @@
+"""Running one executor process under supervision.
+
+The executor runs in its own session and process group (so a timeout, an
+idle timeout or ``abort`` ends the whole tree it started), with stdin closed
+unless the profile pipes the prompt, and its stdout and stderr appended as
+raw bytes to a log file (nothing is decoded on the way, so non-UTF-8 and
+floods cost nothing but disk). Lines are handed to a parser for the session
+id, the latest tool call and rate-limit answers.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from wo_git.errors import ExecutorFailed
+
+GRACE_SECONDS = 5.0
+MAX_LINE = 1 << 16
+
+
+class LineInfo(Protocol):
+    """What a profile's parser reports about one output line."""
+
+    session_id: str | None
+    tool: str | None
+    rate_limited: bool
+    error: str | None
+
+
+@dataclass
+class Outcome:
+    """How a supervised run ended.
+
+    ``stopped_by`` is ``None`` when the executor exited by itself, else
+    ``timeout``, ``idle-timeout``, ``abort``, ``interrupted`` or
+    ``rate-limit``. Durations are seconds; ``output_bytes`` counts the log.
+    """
+
+    exit_code: int | None
+    duration: float
+    stopped_by: str | None = None
+    session_id: str | None = None
+    last_tool: str | None = None
+    rate_limited: bool = False
+    error: str | None = None
+    output_bytes: int = 0
+    pgid: int | None = None
+    tools: list[str] = field(default_factory=list)
+
+
+def _kill_group(pgid: int, proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the group, give it :data:`GRACE_SECONDS`, then SIGKILL."""
+    for sig, wait in ((signal.SIGTERM, GRACE_SECONDS), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        # the leader is gone; make sure its children are too
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return
+
+
+def kill_group(pgid: int) -> None:
+    """End a process group that is not our child (doctor, abort): TERM, then KILL."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + GRACE_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def supervise(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    log: BinaryIO,
+    stdin: bytes | None = None,
+    timeout: float | None = None,
+    idle_timeout: float | None = None,
+    parse: Callable[[str], LineInfo] | None = None,
+    should_stop: Callable[[], str | None] = lambda: None,
+    on_start: Callable[[int], None] = lambda pgid: None,
+    on_progress: Callable[[Outcome], None] = lambda o: None,
+    stop_on_rate_limit: bool = True,
+) -> Outcome:
+    """Run ``argv`` to completion or until a limit ends it; never raises for its exit.
+
+    ``should_stop`` is polled about twice a second and returns a reason
+    (``"abort"``) to stop. Raises :class:`ExecutorFailed` only when the
+    program cannot be started at all (missing, not executable).
+    """
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise ExecutorFailed(
+            f"executor program {argv[0]!r} not found: install it or put it on PATH "
+            "(or pass another with `-- ARGV`)"
+        ) from None
+    except PermissionError:
+        raise ExecutorFailed(f"executor program {argv[0]!r} is not executable (chmod +x it)") from None
+    pgid = proc.pid
+    on_start(pgid)
+    out = Outcome(exit_code=None, duration=0.0, pgid=pgid)
+    if stdin is not None and proc.stdin is not None:
+        try:
+            proc.stdin.write(stdin)
+        except BrokenPipeError:
+            pass
+        finally:
+            proc.stdin.close()
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    os.set_blocking(fd, False)
+    sel = selectors.DefaultSelector()
+    sel.register(fd, selectors.EVENT_READ)
+    last_output = time.monotonic()
+    pending = b""
+    eof = False
+    old_handlers = _trap_signals()
+    try:
+        while not eof:
+            now = time.monotonic()
+            reason = should_stop() or _signalled()
+            if reason is None and timeout is not None and now - start > timeout:
+                reason = "timeout"
+            if reason is None and idle_timeout is not None and now - last_output > idle_timeout:
+                reason = "idle-timeout"
+            if reason is None and out.rate_limited and stop_on_rate_limit:
+                reason = "rate-limit"
+            if reason is not None:
+                out.stopped_by = reason
+                _kill_group(pgid, proc)
+                break
+            for _key, _ev in sel.select(timeout=0.5):
+                try:
+                    chunk = os.read(fd, 1 << 16)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    eof = True
+                    break
+                last_output = time.monotonic()
+                log.write(chunk)
+                out.output_bytes += len(chunk)
+                if parse is not None:
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    if len(pending) > MAX_LINE:
+                        lines.append(pending[:MAX_LINE])
+                        pending = b""
+                    for raw in lines:
+                        _absorb(out, parse(raw[:MAX_LINE].decode("utf-8", errors="replace")))
+            log.flush()
+            on_progress(out)
+        if parse is not None and pending:
+            _absorb(out, parse(pending[:MAX_LINE].decode("utf-8", errors="replace")))
+        try:
+            out.exit_code = proc.wait(timeout=GRACE_SECONDS if out.stopped_by is None else 10)
+        except subprocess.TimeoutExpired:
+            # stdout closed but the leader lingers: end it like a timeout
+            _kill_group(pgid, proc)
+            out.exit_code = proc.wait()
+        if out.stopped_by is None:
+            # a leader that exited may leave children in its group: end them
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    finally:
+        _restore_signals(old_handlers)
+        sel.close()
+        proc.stdout.close()
+        log.flush()
+    out.duration = time.monotonic() - start
+    return out
+
+
+def _absorb(out: Outcome, info: LineInfo) -> None:
+    if info.session_id:
+        out.session_id = info.session_id
+    if info.tool:
+        out.last_tool = info.tool
+        out.tools.append(info.tool)
+    if info.rate_limited:
+        out.rate_limited = True
+    if info.error:
+        out.error = info.error
+
+
+_SIGNALLED: list[str] = []
+
+
+def _signalled() -> str | None:
+    return _SIGNALLED[0] if _SIGNALLED else None
+
+
+def _trap_signals() -> dict[int, object]:
+    """Turn SIGTERM/SIGINT/SIGHUP into a stop request, so post-run still happens."""
+    _SIGNALLED.clear()
+    old: dict[int, object] = {}
+
+    def handler(signum: int, _frame: object) -> None:
+        _SIGNALLED.append("abort" if signum == signal.SIGTERM else "interrupted")
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        try:
+            old[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread
+            pass
+    return old
+
+
+def _restore_signals(old: dict[int, object]) -> None:
+    for sig, h in old.items():
+        signal.signal(sig, h)  # type: ignore[arg-type]
+
+
+def status_line(out: Outcome, elapsed: float) -> str:
+    """One-line live status: elapsed time, output volume, latest tool call."""
+    size = out.output_bytes
+    vol = f"{size / 1024:.1f} KiB" if size >= 1024 else f"{size} B"
+    tool = f" | {out.last_tool}" if out.last_tool else ""
+    return f"[{int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}] {vol} output{tool}"
+
+
+def is_tty() -> bool:
+    """Whether stderr is a terminal (live status line) or not (plain lines)."""
+    return sys.stderr.isatty()

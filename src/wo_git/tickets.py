@@ -1,0 +1,430 @@
+"""Tickets: ids, branches, records, events and state, all read from git.
+
+A ticket lives in two refs (DESIGN.md section 3):
+
+- ``refs/heads/wo/NNNN-SLUG``: the ticket branch, an ordinary branch;
+- ``refs/wo/tickets/NNNN``: the record, created with create-if-absent (that
+  is how an id is allocated atomically) and kept after accept or reject.
+
+Every wo-git commit carries trailers (``Wo-Ticket``, ``Wo-Round``,
+``Wo-Role``, ``Wo-Event``, ``Wo-Status``, ...). The state is derived from
+the record's first-parent chain of such commits plus the run lock, so
+``git log --format=%(trailers)`` and wo-git always agree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from wo_git import runs
+from wo_git.config import Config
+from wo_git.errors import BadState, InvalidInput, TicketNotFound
+from wo_git.git import CommitInfo, Repo, format_message
+from wo_git.mailbox import (
+    WorkOrder,
+    check_slug,
+    parse_report,
+    parse_work,
+    render_work,
+    report_name,
+    ticket_label,
+    work_name,
+)
+from wo_git.types import CommitId
+
+RECORD_PREFIX = "refs/wo/tickets/"
+BRANCH_PREFIX = "wo/"
+
+
+def record_ref(ticket: int) -> str:
+    """``refs/wo/tickets/0007``."""
+    return f"{RECORD_PREFIX}{ticket_label(ticket)}"
+
+
+def parse_id(text: str | int) -> int:
+    """``"7"``, ``"0007"``, ``"wo/0007-x"`` or ``7`` -> ``7``; raises :class:`InvalidInput`."""
+    m = re.fullmatch(r"(?:wo/)?0*(\d{1,6})(?:-[a-z0-9._-]+)?", str(text).strip())
+    if not m or int(m.group(1)) == 0:
+        raise InvalidInput(f"{text!r} is not a ticket id (expected a number such as 7 or 0007)")
+    return int(m.group(1))
+
+
+@dataclass
+class Event:
+    """One wo-git commit on a ticket's record, newest first in :attr:`Ticket.events`."""
+
+    commit: CommitInfo
+    event: str
+    round: int
+    role: str
+    status: str | None
+
+
+@dataclass
+class Ticket:
+    """A ticket's current facts. ``state`` is one of open, running, reported, accepted, rejected."""
+
+    id: int
+    slug: str
+    title: str
+    base: str
+    round: int
+    state: str
+    status: str | None
+    tip: CommitId
+    branch_tip: CommitId | None
+    events: list[Event] = field(default_factory=list)
+    order: WorkOrder | None = None
+
+    @property
+    def label(self) -> str:
+        """``0007``."""
+        return ticket_label(self.id)
+
+    @property
+    def name(self) -> str:
+        """``0007-contact-form``: the folder and worktree name."""
+        return f"{self.label}-{self.slug}"
+
+    @property
+    def branch(self) -> str:
+        """``wo/0007-contact-form``."""
+        return f"{BRANCH_PREFIX}{self.name}"
+
+    @property
+    def branch_ref(self) -> str:
+        """``refs/heads/wo/0007-contact-form``."""
+        return f"refs/heads/{self.branch}"
+
+    @property
+    def record(self) -> str:
+        """``refs/wo/tickets/0007``."""
+        return record_ref(self.id)
+
+    def folder(self, cfg: Config) -> str:
+        """The ticket's mailbox folder: ``work-orders/0007-contact-form``."""
+        return f"{cfg.mailbox}/{self.name}"
+
+    def work_path(self, cfg: Config, round_: int | None = None) -> str:
+        """Repository-relative path of a round's work file (default: the current round)."""
+        return f"{self.folder(cfg)}/{work_name(round_ or self.round)}"
+
+    def report_path(self, cfg: Config, round_: int | None = None) -> str:
+        """Repository-relative path of a round's report file (default: the current round)."""
+        return f"{self.folder(cfg)}/{report_name(round_ or self.round)}"
+
+    def last(self, *events: str) -> Event | None:
+        """The newest event of the given kinds."""
+        return next((e for e in self.events if e.event in events), None)
+
+    @property
+    def round_start(self) -> Event:
+        """The open or revise event that began the current round."""
+        ev = next((e for e in self.events if e.event in ("open", "revise") and e.round == self.round), None)
+        assert ev is not None
+        return ev
+
+    def to_json(self) -> dict[str, object]:
+        """The stable ``--json`` shape shared by ``show`` and ``list``."""
+        return {
+            "id": self.id,
+            "label": self.label,
+            "slug": self.slug,
+            "title": self.title,
+            "branch": self.branch,
+            "base": self.base,
+            "round": self.round,
+            "state": self.state,
+            "status": self.status,
+            "tip": self.tip,
+        }
+
+
+def _events(repo: Repo, tip: str, ticket: int) -> list[Event]:
+    out: list[Event] = []
+    label = ticket_label(ticket)
+    for info in repo.first_parent_chain(tip):
+        t = info.trailers
+        if t.get("Wo-Ticket") != label:
+            break
+        out.append(
+            Event(
+                commit=info,
+                event=t.get("Wo-Event", ""),
+                round=int(t.get("Wo-Round", "0") or 0),
+                role=t.get("Wo-Role", ""),
+                status=t.get("Wo-Status"),
+            )
+        )
+        if t.get("Wo-Event") == "open":
+            break
+    return out
+
+
+def load(repo: Repo, ticket: int | str, cfg: Config | None = None) -> Ticket:
+    """Read a ticket's facts from its record; raises :class:`TicketNotFound`."""
+    tid = parse_id(ticket)
+    tip = repo.ref_target(record_ref(tid))
+    if tip is None:
+        raise TicketNotFound(
+            f"no ticket {ticket_label(tid)} (no {record_ref(tid)}); `wo-git list` shows the tickets"
+        )
+    events = _events(repo, tip, tid)
+    opened = events[-1] if events else None
+    if opened is None or opened.event != "open":
+        raise TicketNotFound(f"ticket {ticket_label(tid)}: its record does not lead to an open commit")
+    t = opened.commit.trailers
+    slug = t.get("Wo-Slug", "")
+    newest = events[0]
+    round_ = max(e.round for e in events)
+    report = next((e for e in events if e.event == "report"), None)
+    status = report.status if report else None
+    if newest.event == "accept":
+        state = "accepted"
+    elif newest.event == "reject":
+        state = "rejected"
+    elif report is not None and report.round == round_:
+        state = "reported"
+    else:
+        state = "open"
+    if state == "open" and runs.is_running(repo, tid):
+        state = "running"
+    tk = Ticket(
+        id=tid,
+        slug=slug,
+        title=t.get("Wo-Title", opened.commit.subject),
+        base=t.get("Wo-Base", ""),
+        round=round_,
+        state=state,
+        status=status,
+        tip=tip,
+        branch_tip=None,
+        events=events,
+    )
+    tk.branch_tip = repo.ref_target(tk.branch_ref)
+    if cfg is not None:
+        work = repo.read_path(tip, tk.work_path(cfg))
+        if work is not None:
+            try:
+                tk.order = parse_work(work.decode("utf-8", errors="replace"))[0]
+            except InvalidInput:
+                tk.order = None
+    return tk
+
+
+def all_ids(repo: Repo) -> list[int]:
+    """Every ticket id that has a record, ascending."""
+    ids = []
+    for name in repo.list_refs(RECORD_PREFIX):
+        tail = name[len(RECORD_PREFIX) :]
+        if tail.isdigit():
+            ids.append(int(tail))
+    return sorted(ids)
+
+
+def list_all(repo: Repo, cfg: Config | None = None) -> list[Ticket]:
+    """Every ticket, ascending by id."""
+    return [load(repo, i, cfg) for i in all_ids(repo)]
+
+
+def history(repo: Repo, ticket: int) -> list[Event]:
+    """The ticket's audit trail, oldest first."""
+    return list(reversed(load(repo, ticket).events))
+
+
+def iter_log(repo: Repo) -> Iterator[tuple[Ticket, Event]]:
+    """Every event of every ticket, oldest first by commit time."""
+    rows = [(e.commit.time, t.id, n, t, e) for t in list_all(repo) for n, e in enumerate(reversed(t.events))]
+    rows.sort(key=lambda r: r[:3])
+    yield from ((t, e) for *_, t, e in rows)
+
+
+def commit_event(
+    repo: Repo,
+    tk: Ticket,
+    *,
+    event: str,
+    role: str,
+    round_: int,
+    subject: str,
+    body: str = "",
+    files: Mapping[str, bytes | None] | None = None,
+    tree: str | None = None,
+    base_tree: str | None = None,
+    trailers: Mapping[str, str | int | None] | None = None,
+    parent: str | None = None,
+    move_branch: bool = True,
+    author_name: str | None = None,
+) -> CommitId:
+    """Commit one event on the ticket and move its record (and branch) by compare-and-swap.
+
+    The parent is the record tip unless given. Raises :class:`StaleRef` if
+    either ref moved since ``tk`` was read: nothing is changed then.
+    """
+    head = parent or tk.tip
+    all_trailers: dict[str, str | int | None] = {
+        "Wo-Ticket": tk.label,
+        "Wo-Round": round_,
+        "Wo-Role": role,
+        "Wo-Event": event,
+    }
+    all_trailers.update(trailers or {})
+    message = format_message(subject, body, all_trailers)
+    author = repo.signature(name=author_name) if author_name else None
+    oid = repo.write_commit([head], message, files=files, tree=tree, base_tree=base_tree, author=author)
+    updates: list[tuple[str, str | None, str | None]] = [(tk.record, oid, tk.tip)]
+    if move_branch:
+        updates.append((tk.branch_ref, oid, tk.branch_tip))
+    repo.update_refs(updates, f"wo-git: {event} {tk.label}")
+    tk.tip = oid
+    if move_branch:
+        tk.branch_tip = oid
+    return oid
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """What ``wo-git open`` was asked for."""
+
+    slug: str
+    title: str
+    task: str
+    criteria: tuple[str, ...] = ()
+    scope: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+    base: str | None = None
+    executor: str | None = None
+    model: str | None = None
+    context: str = ""
+
+
+def default_base(repo: Repo, cfg: Config) -> str:
+    """The base for a new ticket: config ``base``, else the checked-out branch."""
+    base = cfg.base or repo.head_branch()
+    if not base:
+        raise InvalidInput("HEAD is detached and no base is configured: pass --base BRANCH")
+    return base
+
+
+def open_ticket(repo: Repo, cfg: Config, req: OpenRequest) -> Ticket:
+    """Open a ticket: allocate an id, commit the work file on a new branch at the base tip.
+
+    The id is the lowest free number above every existing record, claimed by
+    creating ``refs/wo/tickets/NNNN`` only if absent; a lost race moves on to
+    the next number. Nothing in the user's working tree, index or HEAD
+    changes. Raises :class:`InvalidInput` for a bad slug or a missing base.
+    """
+    check_slug(req.slug)
+    if not req.title.strip():
+        raise InvalidInput("--title must not be empty")
+    if not req.task.strip():
+        raise InvalidInput("the task is empty: pass --task TEXT, --task-file FILE, or text on stdin")
+    base = req.base or default_base(repo, cfg)
+    base_tip = repo.ref_target(f"refs/heads/{base}")
+    if base_tip is None:
+        raise InvalidInput(f"base branch {base!r} does not exist (create it or pass --base)")
+    if any(a.strip() == "" for a in req.allow):
+        raise InvalidInput("--allow needs a pattern")
+    candidate = (all_ids(repo) or [0])[-1] + 1
+    for _ in range(1000):
+        label = ticket_label(candidate)
+        name = f"{label}-{req.slug}"
+        folder = f"{cfg.mailbox}/{name}"
+        order = WorkOrder(
+            ticket=candidate,
+            round=1,
+            slug=req.slug,
+            title=req.title.strip(),
+            base=base,
+            report=f"{folder}/{report_name(1)}",
+            scope=list(req.scope),
+            allow=list(req.allow),
+            executor=req.executor,
+            model=req.model,
+        )
+        text = render_work(order, task=req.task, criteria=list(req.criteria), context=req.context)
+        message = format_message(
+            f"wo {label} open: {req.title.strip()}",
+            "",
+            {
+                "Wo-Ticket": label,
+                "Wo-Round": 1,
+                "Wo-Role": "architect",
+                "Wo-Event": "open",
+                "Wo-Slug": req.slug,
+                "Wo-Title": req.title.strip().replace("\n", " "),
+                "Wo-Base": base,
+                "Wo-Executor": req.executor,
+                "Wo-Model": req.model,
+            },
+        )
+        oid = repo.write_commit([base_tip], message, files={f"{folder}/{work_name(1)}": text.encode()})
+        if repo.create_ref(record_ref(candidate), oid, f"wo-git: open {label}"):
+            branch_ref = f"refs/heads/wo/{name}"
+            if not repo.create_ref(branch_ref, oid, f"wo-git: open {label}"):
+                raise BadState(
+                    f"branch wo/{name} already exists; ticket {label} is recorded but has no "
+                    "branch of its own: run `wo-git doctor --fix`"
+                )
+            return load(repo, candidate, cfg)
+        candidate += 1
+    raise BadState("could not allocate a ticket id after 1000 tries")
+
+
+def revise_ticket(
+    repo: Repo, cfg: Config, tk: Ticket, *, task: str, criteria: list[str], context: str = "",
+    scope: list[str] | None = None, allow: list[str] | None = None,
+    executor: str | None = None, model: str | None = None,
+) -> Ticket:
+    """Commit a correction order: the next round's work file on the same branch.
+
+    Allowed when the current round has a report; raises :class:`BadState`
+    otherwise.
+    """
+    if tk.state not in ("reported",):
+        raise BadState(
+            f"ticket {tk.label} is {tk.state}: a correction order follows a report "
+            "(`wo-git wait` for it, or `wo-git abort` a running executor)"
+        )
+    if tk.branch_tip is None:
+        raise BadState(f"ticket {tk.label} has no branch {tk.branch}; run `wo-git doctor --fix`")
+    if not task.strip():
+        raise InvalidInput("the correction order's task is empty: pass --task, --task-file, or stdin")
+    prev = tk.order
+    new_round = tk.round + 1
+    order = WorkOrder(
+        ticket=tk.id,
+        round=new_round,
+        slug=tk.slug,
+        title=tk.title,
+        base=tk.base,
+        report=tk.report_path(cfg, new_round),
+        scope=scope if scope is not None else (prev.scope if prev else []),
+        allow=allow if allow is not None else (prev.allow if prev else []),
+        executor=executor or (prev.executor if prev else None),
+        model=model or (prev.model if prev else None),
+    )
+    text = render_work(
+        order, task=task, criteria=criteria, context=context, feedback_on=tk.report_path(cfg)
+    )
+    commit_event(
+        repo, tk, event="revise", role="architect", round_=new_round,
+        subject=f"wo {tk.label} revise: round {new_round}",
+        files={tk.work_path(cfg, new_round): text.encode()},
+        trailers={"Wo-Executor": order.executor, "Wo-Model": order.model},
+        parent=tk.branch_tip,
+    )
+    return load(repo, tk.id, cfg)
+
+
+def report_of(repo: Repo, cfg: Config, tk: Ticket, round_: int | None = None) -> str | None:
+    """The report text of a round as committed, or ``None``."""
+    data = repo.read_path(tk.tip, tk.report_path(cfg, round_))
+    return data.decode("utf-8", errors="replace") if data is not None else None
+
+
+def status_of_text(text: str | None) -> str:
+    """The status a report text declares (``NO_REPORT`` when absent or unreadable)."""
+    return parse_report(text).status if text else "NO_REPORT"

@@ -1,0 +1,198 @@
+"""``accept`` and ``reject``: the architect's verdicts that close a ticket.
+
+``accept`` re-runs the guard over every commit between the base and the
+ticket, merges in memory (``--no-ff`` by default, ``--squash`` on request),
+updates the base's checked-out worktree the way ``git merge`` does (refusing,
+with nothing changed, where local changes would be overwritten), and moves
+the base, the record and the branch in one atomic ref transaction. A
+conflict names the files and changes nothing.
+
+Both verdicts remove the ticket's worktree and branch and keep
+``refs/wo/tickets/NNNN``. Anything uncommitted in the worktree is first
+saved as a commit on ``refs/wo/leftovers/NNNN`` so no executor work is lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wo_git import tickets, worktrees
+from wo_git.config import Config
+from wo_git.errors import BadState, GuardRejected, InvalidInput, MergeConflict, WoGitError
+from wo_git.git import Repo, format_message, run_git
+from wo_git.guard.check import Violation, check_commits, format_violations
+from wo_git.guard.policy import normalize_path
+from wo_git.postrun import policy_for
+from wo_git.run import ticket_config
+from wo_git.types import CommitId
+
+
+@dataclass
+class AcceptResult:
+    """What ``accept`` did: the new base tip, the verdict commit, files updated in worktrees."""
+
+    ticket: int
+    base: str
+    merge: CommitId
+    verdict: CommitId
+    squash: bool
+    forced: bool
+    updated_worktrees: list[str]
+    leftovers: str | None
+
+
+def guard_ticket(repo: Repo, cfg: Config, tk: tickets.Ticket, base_tip: str, tip: str) -> list[Violation]:
+    """The guard over every commit in ``base_tip..tip``.
+
+    wo-git's own event commits may write their mailbox file (the work file of
+    an open or revise, the report of a report); everything else is checked
+    in full.
+    """
+    exempt: dict[str, set[str]] = {}
+    for ev in tk.events:
+        if ev.event in ("open", "revise"):
+            exempt[ev.commit.id] = {normalize_path(tk.work_path(cfg, ev.round))}
+        elif ev.event == "report":
+            exempt[ev.commit.id] = {normalize_path(tk.report_path(cfg, ev.round))}
+    commits = repo.rev_list(tip, base_tip)
+    return check_commits(repo, policy_for(repo, cfg, tk), commits, exempt=exempt)
+
+
+def _save_leftovers(repo: Repo, cfg: Config, tk: tickets.Ticket) -> str | None:
+    """Commit whatever the worktree holds beyond its HEAD to ``refs/wo/leftovers/NNNN``."""
+    path = worktrees.worktree_path(repo, cfg, tk)
+    if not (path / ".git").exists():
+        return None
+    head = run_git("rev-parse", "-q", "--verify", "HEAD", cwd=path, check=False).stdout.decode().strip()
+    if not head:
+        return None
+    tree = repo.snapshot_worktree(path)
+    if tree == repo.tree_of(head):
+        return None
+    msg = format_message(f"wo {tk.label}: uncommitted work left in the worktree", "",
+                         {"Wo-Ticket": tk.label, "Wo-Role": "system", "Wo-Event": "leftovers"})
+    oid = repo.write_commit([head], msg, tree=tree)
+    name = f"refs/wo/leftovers/{tk.label}"
+    repo.update_refs([(name, oid, repo.ref_target(name))], "wo-git: keep leftovers")
+    return name
+
+
+def _closeable(tk: tickets.Ticket) -> None:
+    if tk.state == "running":
+        raise BadState(f"ticket {tk.label} is running; `wo-git wait {tk.id}` or `wo-git abort {tk.id}` first")
+    if tk.state in ("accepted", "rejected"):
+        raise BadState(f"ticket {tk.label} is already {tk.state}")
+
+
+def accept(
+    repo: Repo, ticket: int | str, *, force: bool = False, squash: bool = False, message: str | None = None
+) -> AcceptResult:
+    """Merge a reported ticket into its base; see the module docstring.
+
+    Raises :class:`BadState` (not reported, not COMPLETED without ``force``,
+    dirty base worktree), :class:`GuardRejected`, :class:`MergeConflict`,
+    :class:`~wo_git.errors.StaleRef`. On any of them nothing has changed.
+    """
+    tk = tickets.load(repo, ticket)
+    cfg = ticket_config(repo, tk)
+    tk = tickets.load(repo, tk.id, cfg)
+    _closeable(tk)
+    if tk.state != "reported" and not force:
+        raise BadState(f"ticket {tk.label} has no report for round {tk.round} yet "
+                       f"(`wo-git run {tk.id}`, `wo-git wait {tk.id}`, or --force)")
+    if tk.status != "COMPLETED" and not force:
+        raise BadState(f"ticket {tk.label}'s last report is {tk.status}, not COMPLETED: "
+                       f"`wo-git revise {tk.id}` or accept with --force")
+    base_ref = f"refs/heads/{tk.base}"
+    base_tip = repo.ref_target(base_ref)
+    if base_tip is None:
+        raise InvalidInput(f"base branch {tk.base!r} no longer exists; recreate it to accept {tk.label}")
+    tip = tk.branch_tip or tk.tip
+    found = guard_ticket(repo, cfg, tk, base_tip, tip)
+    if found:
+        raise GuardRejected(f"ticket {tk.label} touches protected paths; not merged:\n"
+                            + format_violations(found))
+    verdict_msg = format_message(
+        f"wo {tk.label} accept: {tk.title}", "",
+        {"Wo-Ticket": tk.label, "Wo-Round": tk.round, "Wo-Role": "architect", "Wo-Event": "accept",
+         "Wo-Status": tk.status, "Wo-Forced": "yes" if force else None,
+         "Wo-Merge": "squash" if squash else "no-ff"},
+    )
+    verdict = repo.write_commit([tip], verdict_msg, tree=repo.tree_of(tip))
+    if repo.is_ancestor(base_tip, tip):
+        merged_tree = repo.tree_of(tip)
+    else:
+        merged, conflicts = repo.merge_tree(base_tip, verdict)
+        if merged is None:
+            raise MergeConflict(
+                f"ticket {tk.label} conflicts with {tk.base} in: {', '.join(conflicts)}; nothing was "
+                f"changed. `wo-git revise {tk.id}` to ask for a rebase onto {tk.base}"
+            )
+        merged_tree = merged
+    subject = message or f"Merge ticket {tk.label}: {tk.title}"
+    merge_msg = format_message(
+        subject, f"Branch {tk.branch} into {tk.base}." if not squash else f"Squashed from {tk.branch}.",
+        {"Wo-Ticket": tk.label, "Wo-Role": "system", "Wo-Event": "merge"},
+    )
+    parents = [base_tip] if squash else [base_tip, verdict]
+    merge = repo.write_commit(parents, merge_msg, tree=merged_tree)
+
+    # the base's checked-out worktrees move like `git merge` moves them
+    checked_out = repo.checked_out_in(tk.base)
+    changed = {p for ch in repo.changes(base_tip, merge) for p in ch.paths}
+    for wt in checked_out:
+        dirty = repo.worktree_dirty_paths(wt) & changed
+        if dirty:
+            raise BadState(
+                f"{wt} has local changes to {', '.join(sorted(dirty)[:10])} which accepting "
+                f"{tk.label} would overwrite; commit or stash them first (nothing was changed)"
+            )
+    moved: list[str] = []
+    try:
+        for wt in checked_out:
+            try:
+                repo.two_way_checkout(wt, base_tip, merge)
+            except WoGitError as err:
+                raise BadState(f"cannot update {wt}: {err}; commit or stash local changes first "
+                               "(nothing was changed)") from None
+            moved.append(wt)
+        leftovers = _save_leftovers(repo, cfg, tk)
+        updates: list[tuple[str, str | None, str | None]] = [
+            (base_ref, merge, base_tip),
+            (tk.record, verdict, tk.tip),
+        ]
+        if tk.branch_tip is not None:
+            updates.append((tk.branch_ref, None, tk.branch_tip))
+        repo.update_refs(updates, f"wo-git: accept {tk.label}")
+    except BaseException:
+        for wt in moved:  # put the files back: the refs did not move
+            repo.two_way_checkout(wt, merge, base_tip)
+        raise
+    worktrees.remove(repo, cfg, tk)
+    return AcceptResult(tk.id, tk.base, merge, verdict, squash, force, moved, leftovers)
+
+
+def reject(repo: Repo, ticket: int | str, *, reason: str) -> tuple[CommitId, str | None]:
+    """Close a ticket without merging: commit the verdict, remove worktree and branch.
+
+    Returns the verdict commit and the leftovers ref if uncommitted work was
+    saved. Raises :class:`BadState` if running or already closed.
+    """
+    if not reason.strip():
+        raise InvalidInput("--reason must say why the ticket is rejected")
+    tk = tickets.load(repo, ticket)
+    cfg = ticket_config(repo, tk)
+    tk = tickets.load(repo, tk.id, cfg)
+    _closeable(tk)
+    leftovers = _save_leftovers(repo, cfg, tk)
+    tip = tk.branch_tip or tk.tip
+    msg = format_message(f"wo {tk.label} reject: {tk.title}", reason.strip(),
+                         {"Wo-Ticket": tk.label, "Wo-Round": tk.round, "Wo-Role": "architect",
+                          "Wo-Event": "reject", "Wo-Status": tk.status})
+    verdict = repo.write_commit([tip], msg, tree=repo.tree_of(tip))
+    updates: list[tuple[str, str | None, str | None]] = [(tk.record, verdict, tk.tip)]
+    if tk.branch_tip is not None:
+        updates.append((tk.branch_ref, None, tk.branch_tip))
+    repo.update_refs(updates, f"wo-git: reject {tk.label}")
+    worktrees.remove(repo, cfg, tk)
+    return verdict, leftovers

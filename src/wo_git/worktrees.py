@@ -1,0 +1,78 @@
+"""Ticket worktrees: where they go, creating, reusing and removing them.
+
+A ticket's worktree sits outside the main working tree, by default beside
+the repository (``../<repo>.wo/0007-contact-form``). It holds tracked files
+only, so untracked secrets (``.env``) never reach the executor unless the
+config's ``copy_files`` lists them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from wo_git.config import Config
+from wo_git.errors import BadState
+from wo_git.git import Repo, run_git
+from wo_git.tickets import Ticket
+
+
+def worktree_path(repo: Repo, cfg: Config, tk: Ticket) -> Path:
+    """Absolute path of the ticket's worktree (it may not exist yet)."""
+    root = repo.require_root()
+    base = Path(cfg.worktree_dir.replace("{repo}", root.name))
+    if not base.is_absolute():
+        base = root / base
+    return (base / tk.name).resolve()
+
+
+def ensure(repo: Repo, cfg: Config, tk: Ticket) -> Path:
+    """Create the ticket's worktree on its branch, or reuse the existing one.
+
+    Raises :class:`BadState` if the path holds something that is not this
+    ticket's worktree (never overwritten) or the branch is missing.
+    """
+    path = worktree_path(repo, cfg, tk)
+    root = repo.require_root()
+    if path == root or root in path.parents:
+        raise BadState(f"worktree_dir puts {path} inside the main working tree; set it outside")
+    if tk.branch_tip is None:
+        raise BadState(f"ticket {tk.label} has no branch {tk.branch}; run `wo-git doctor --fix`")
+    if (path / ".git").exists():
+        head = run_git("symbolic-ref", "-q", "HEAD", cwd=path, check=False).stdout.decode().strip()
+        if head != tk.branch_ref:
+            # the executor switched branches: put the worktree back on its ticket
+            run_git("checkout", "-q", "--ignore-other-worktrees", tk.branch, cwd=path, check=False)
+        return path
+    if path.exists() and any(path.iterdir()):
+        raise BadState(f"{path} exists and is not ticket {tk.label}'s worktree; move it away")
+    if path.exists():
+        path.rmdir()
+    repo.add_worktree(tk.name, path, tk.branch)
+    for rel in cfg.copy_files:
+        src = root / rel
+        if src.is_file():
+            (path / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, path / rel)
+    return path
+
+
+def gitdir_of(path: Path) -> Path | None:
+    """The worktree's private git dir (``<common>/worktrees/NAME``), or ``None``."""
+    dotgit = path / ".git"
+    if not dotgit.is_file():
+        return None
+    text = dotgit.read_text().strip()
+    if text.startswith("gitdir: "):
+        return Path(text[len("gitdir: ") :]).resolve()
+    return None
+
+
+def remove(repo: Repo, cfg: Config, tk: Ticket) -> bool:
+    """Remove the ticket's worktree if present; ``True`` if one was removed."""
+    path = worktree_path(repo, cfg, tk)
+    listed = {Path(w.path).resolve() for w in repo.worktrees()}
+    if path in listed or path.exists():
+        repo.remove_worktree(str(path))
+        return True
+    return False
