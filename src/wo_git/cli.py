@@ -92,7 +92,8 @@ def open_(slug: str, title: str, task: str | None, task_file: str | None, criter
     """Open a ticket: a work order committed on a new branch wo/NNNN-SLUG."""
     repo = _repo()
     text = _read_task(task, task_file)
-    cfg = load_config(repo, base or _default_base(repo))
+    base_branch = base or _default_base(repo)
+    cfg = load_config(repo, base_branch if base_branch and repo.branch_exists(base_branch) else None)
     tk = tickets.open_ticket(repo, cfg, tickets.OpenRequest(
         slug=slug, title=title, task=text, criteria=criteria, scope=scope, allow=allow,
         base=base, executor=executor, model=model, context=context))

@@ -247,22 +247,16 @@ class Repo:
         return None
 
     def create_ref(self, name: str, target: str, message: str) -> bool:
-        """Create ``name`` -> ``target`` only if absent; ``False`` if it exists.
+        """Create ``name`` -> ``target`` only if absent; ``False`` if it exists or is being created.
 
-        This is the atomic create-if-absent that ticket ids are allocated with.
+        This is the atomic create-if-absent that ticket ids are allocated
+        with: the absence is checked while holding the ref's lock (libgit2's
+        own non-forced create checks before locking, which races).
         """
         try:
-            self._repo.create_reference_direct(name, pygit2.Oid(hex=target), False, message=message)
-        except pygit2.AlreadyExistsError:
+            self.update_refs([(name, target, None)], message)
+        except StaleRef:
             return False
-        except ValueError as err:
-            if "exists" in str(err):
-                return False
-            raise InvalidInput(f"cannot create ref {name}: {err}") from None
-        except pygit2.GitError as err:
-            if "exists" in str(err) or "lock" in str(err):
-                return False
-            raise
         return True
 
     def update_refs(self, updates: Sequence[tuple[str, str | None, str | None]], message: str) -> None:
@@ -287,7 +281,7 @@ class Repo:
                         txn.remove(name)
                     else:
                         txn.set_target(name, pygit2.Oid(hex=new), message=message)
-        except pygit2.GitError as err:
+        except (pygit2.GitError, OSError) as err:
             raise StaleRef(f"could not update {updates[0][0]}: {err}; re-run the command") from None
 
     # ---- objects ----------------------------------------------------------

@@ -366,7 +366,7 @@ def open_ticket(repo: Repo, cfg: Config, req: OpenRequest) -> Ticket:
             if not repo.create_ref(branch_ref, oid, f"wo-git: open {label}"):
                 raise BadState(
                     f"branch wo/{name} already exists; ticket {label} is recorded but has no "
-                    "branch of its own: run `wo-git doctor --fix`"
+                    "branch of its own: rename that branch, then run `wo-git doctor --fix`"
                 )
             return load(repo, candidate, cfg)
         candidate += 1
