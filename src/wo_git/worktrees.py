@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from wo_git.config import Config
-from wo_git.errors import BadState
+from wo_git.errors import BadState, WoGitError
 from wo_git.git import Repo, run_git
 from wo_git.tickets import Ticket
 
@@ -43,6 +43,14 @@ def ensure(repo: Repo, cfg: Config, tk: Ticket) -> Path:
         if head != tk.branch_ref:
             # the executor switched branches: put the worktree back on its ticket
             run_git("checkout", "-q", "--ignore-other-worktrees", tk.branch, cwd=path, check=False)
+        # wo-git moved the branch (a correction order) under the worktree: bring the files
+        # from the index's tree to the tip, keeping local changes (a two-way merge)
+        index_tree = run_git("write-tree", cwd=path).stdout.decode().strip()
+        if index_tree != repo.tree_of(tk.branch_tip):
+            try:
+                repo.two_way_checkout(path, index_tree, tk.branch_tip)
+            except WoGitError as err:
+                raise BadState(f"cannot bring {path} up to {tk.branch}: {err}") from None
         return path
     if path.exists() and any(path.iterdir()):
         raise BadState(f"{path} exists and is not ticket {tk.label}'s worktree; move it away")
