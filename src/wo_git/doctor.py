@@ -86,7 +86,7 @@ def _stale_runs(repo: Repo, fix: bool) -> list[Finding]:
             )
             path = Path(rec.worktree)
             snap = Path(rec.snapshot) if rec.snapshot else None
-            if tk.state in ("open",) and tk.round == rec.round and path.exists():
+            if tk.state in ("open", "running") and tk.round == rec.round and path.exists():
                 finish_run(repo, cfg, tk, path, facts, snap)
             runs.clear_record(repo, tid)
             if snap is not None:
