@@ -15,6 +15,7 @@ text; no other module matches on libgit2 messages.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -281,8 +282,47 @@ class Repo:
                         txn.remove(name)
                     else:
                         txn.set_target(name, pygit2.Oid(hex=new), message=message)
+                self._journal(updates, message)
         except (pygit2.GitError, OSError) as err:
             raise StaleRef(f"could not update {updates[0][0]}: {err}; re-run the command") from None
+
+    @property
+    def journal_path(self) -> Path:
+        """``<common>/wo/ref-journal.jsonl``: every ref move wo-git made, one JSON line each."""
+        return self.wo_dir / "ref-journal.jsonl"
+
+    def _journal(self, updates: Sequence[tuple[str, str | None, str | None]], message: str) -> None:
+        # written while the refs are still locked, so a concurrent run's snapshot comparison
+        # never sees a wo-git move without its journal line
+        self.wo_dir.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        lines = "".join(
+            json.dumps({"t": now, "pid": os.getpid(), "ref": n, "old": o, "new": v, "msg": message}) + "\n"
+            for n, v, o in updates
+        )
+        fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, lines.encode())
+        finally:
+            os.close(fd)
+
+    def journal_since(self, since: float) -> set[tuple[str, str | None]]:
+        """``(ref, new value)`` of every move wo-git journaled at or after ``since`` (unix s)."""
+        out: set[tuple[str, str | None]] = set()
+        try:
+            with open(self.journal_path, "rb") as f:
+                f.seek(0, 2)
+                f.seek(max(0, f.tell() - (4 << 20)))  # the recent tail is enough
+                for raw in f:
+                    try:
+                        row = json.loads(raw)
+                    except ValueError:
+                        continue
+                    if isinstance(row, dict) and row.get("t", 0) >= since:
+                        out.add((row["ref"], row["new"]))
+        except OSError:
+            pass
+        return out
 
     # ---- objects ----------------------------------------------------------
 
