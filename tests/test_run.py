@@ -170,3 +170,30 @@ def test_list_and_diff(repo: Path, tmp_path: Path) -> None:
     assert "+changed" in d and "src/app.py" in d
     assert "src/app.py" in wo(repo, "diff", "2", "--stat").out
     assert "0001  open" in wo(repo, "list").out
+
+
+def test_live_status_line_on_a_terminal(repo: Path, tmp_path: Path) -> None:
+    import pty
+    import subprocess
+
+    from conftest import WO_GIT
+
+    open_ticket(repo, "tty")
+    exe = script(tmp_path, "for i in 1 2 3 4; do echo output $i; sleep 0.4; done\n" + REPORT_OK)
+    master, slave = pty.openpty()
+    proc = subprocess.run([*WO_GIT, "run", "1", "--", exe], cwd=repo, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=slave, timeout=60, check=False)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0
+    assert "\r\x1b[K[00:0" in screen and "B output" in screen  # elapsed time and output volume, redrawn

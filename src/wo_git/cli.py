@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -109,15 +110,23 @@ def _default_base(repo: Repo) -> str | None:
     return b if b and repo.branch_exists(b) else None
 
 
-def _live_printer() -> Callable[[Outcome, float], None]:
+def _live_printer(tty: bool) -> Callable[[Outcome, float], None]:
+    """On a terminal, one status line redrawn twice a second; otherwise a plain line per tool call."""
     last = [0.0]
+    seen = [0]
 
     def show(out: Outcome, elapsed: float) -> None:
+        if not tty:
+            for tool in out.tools[seen[0]:]:
+                click.echo(f"[{int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}] {tool}", err=True)
+            seen[0] = len(out.tools)
+            return
         now = time.monotonic()
         if now - last[0] < 0.5:
             return
         last[0] = now
-        click.echo("\r\033[K" + status_line(out, elapsed)[:200], nl=False, err=True)
+        width = shutil.get_terminal_size((100, 20)).columns - 1
+        click.echo("\r\033[K" + status_line(out, elapsed)[:width], nl=False, err=True)
 
     return show
 
@@ -157,7 +166,7 @@ def run(ticket: str, argv: tuple[str, ...], executor: str | None, model: str | N
     result = run_mod.run(
         repo, ticket, opts, detached=detached_child,
         progress=(lambda s: None) if as_json else (lambda s: click.echo(s, err=True)),
-        live=_live_printer() if tty else None,
+        live=_live_printer(tty) if not quiet else None,
     )
     if tty:
         click.echo("\r\033[K", nl=False, err=True)
