@@ -102,7 +102,7 @@ DEFAULT_CONFIG_TEXT = '''\
 '''
 
 
-def load_config(repo: "Repo", rev: str | None) -> Config:
+def load_config(repo: Repo, rev: str | None) -> Config:
     """The config committed at ``rev`` (a branch or commit); defaults if none is committed.
 
     Never reads a working tree: the base branch's committed copy is the one

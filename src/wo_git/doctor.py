@@ -117,10 +117,10 @@ def _orphan_worktrees(repo: Repo, fix: bool) -> list[Finding]:
     live: dict[str, tickets.Ticket] = {}
     for tid in tickets.all_ids(repo):
         try:
-            tk = tickets.load(repo, tid)
+            known = tickets.load(repo, tid)
         except WoGitError:
             continue
-        live[tk.name] = tk
+        live[known.name] = known
     for wt in repo.worktrees():
         if wt.prunable:
             out.append(Finding("prunable-worktree", None, f"{wt.path} is gone; git still lists it", fixed=fix))

@@ -380,8 +380,8 @@ class Repo:
         return bytes(blob.data)
 
     def blob_size(self, oid: str) -> int:
-        """A blob's size in bytes, without reading it into memory."""
-        return int(self._repo.odb.read_header(pygit2.Oid(hex=oid))[1]) if hasattr(self._repo.odb, "read_header") else len(self.read_blob(oid))
+        """A blob's size in bytes, read from the object header (the content is not loaded)."""
+        return int(self._repo.odb.read_header(pygit2.Oid(hex=oid))[1])
 
     def read_path(self, commit: str, path: str) -> bytes | None:
         """The blob at ``path`` in ``commit``'s tree, or ``None`` if absent or not a file."""
@@ -392,33 +392,9 @@ class Repo:
             return None
         if entry.type != ObjectType.BLOB:
             return None
-        return bytes(self._repo[entry.id].data)
-
-    def list_dir(self, commit: str, path: str) -> list[str]:
-        """Names in the folder ``path`` of ``commit``'s tree (empty if absent)."""
-        tree = self._repo[commit].peel(pygit2.Tree)
-        try:
-            sub = tree[path]
-        except KeyError:
-            return []
-        obj = self._repo[sub.id]
-        return sorted(e.name for e in obj) if isinstance(obj, pygit2.Tree) else []
-
-    def tree_files(self, commit_or_tree: str) -> dict[str, tuple[int, str]]:
-        """Every non-tree entry of a tree, recursively: ``{path: (mode, oid)}``."""
-        root = self._repo[commit_or_tree].peel(pygit2.Tree)
-        out: dict[str, tuple[int, str]] = {}
-
-        def walk(tree: pygit2.Tree, prefix: str) -> None:
-            for e in tree:
-                path = prefix + e.name
-                if e.filemode == 0o040000:
-                    walk(self._repo[e.id], path + "/")
-                else:
-                    out[path] = (int(e.filemode), str(e.id))
-
-        walk(root, "")
-        return out
+        blob = self._repo[entry.id]
+        assert isinstance(blob, pygit2.Blob)
+        return bytes(blob.data)
 
     def write_commit(
         self,
@@ -446,7 +422,7 @@ class Repo:
                     if path in idx:
                         idx.remove(path)
                 else:
-                    idx.add(pygit2.IndexEntry(path, self._repo.create_blob(data), MODE_BLOB))
+                    idx.add(pygit2.IndexEntry(path, self._repo.create_blob(data), pygit2.enums.FileMode.BLOB))
             tree = str(idx.write_tree(self._repo))
         sig = author or self.signature()
         committer = self.signature()

@@ -33,6 +33,7 @@ from wo_git.guard.check import MailboxRule, Violation, check_changes, check_comm
 from wo_git.guard.policy import Policy
 from wo_git.mailbox import GENERATED_MARK, parse_report
 from wo_git.tickets import Ticket, commit_event
+from wo_git.tickets import load as load_ticket
 from wo_git.types import CommitId
 from wo_git.worktrees import gitdir_of
 
@@ -123,7 +124,7 @@ def log_tail(path: str, lines: int = LOG_TAIL_LINES) -> str:
 
 def run_checks(cfg: Config, worktree: Path) -> list[tuple[str, int | None, str]]:
     """Run the configured post-run checks in the worktree: ``[(command, exit, tail)]``."""
-    out = []
+    out: list[tuple[str, int | None, str]] = []
     for cmd in cfg.checks:
         try:
             proc = subprocess.run(
@@ -152,13 +153,16 @@ def finish_run(
     """
     found: list[Violation] = []
     wt_gitdir = gitdir_of(worktree)
-    if snap is not None and snap.exists():
+    # where the executor left HEAD, read before the snapshot deletes a branch it created
+    wt_head = run_git("rev-parse", "-q", "--verify", "HEAD", cwd=worktree, check=False).stdout.decode().strip()
+    if snap is not None:
         found += snapshot.compare_and_restore(repo, snap, wt_gitdir)
-        tk_ref_tip = repo.ref_target(tk.branch_ref)
-        tk.branch_tip = tk_ref_tip
+        # the record may have been forged during the run: read the ticket again from the restored refs
+        tk = load_ticket(repo, tk.id, cfg)
+    if not run_git("rev-parse", "-q", "--verify", "HEAD", cwd=worktree, check=False).stdout.strip():
+        run_git("symbolic-ref", "HEAD", tk.branch_ref, cwd=worktree, check=False)
     start = facts.round_start
     head = repo.ref_target(tk.branch_ref) or start
-    wt_head = run_git("rev-parse", "-q", "--verify", "HEAD", cwd=worktree, check=False).stdout.decode().strip()
     if wt_head and wt_head != head and wt_head != start:
         head = wt_head  # the executor committed on a detached HEAD or another branch
     final_tree = repo.snapshot_worktree(worktree)

@@ -10,19 +10,20 @@ returns at once.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from wo_git import runs, tickets, worktrees
 from wo_git.config import Config, load_config
 from wo_git.errors import BadState, ExecutorFailed, InvalidInput
-from wo_git.executors.profiles import build_command, load_profiles, parse_line, prompt_text
+from wo_git.executors.profiles import ExecutorProfile, build_command, load_profiles, parse_line, prompt_text
 from wo_git.git import Repo, clean_git_env
 from wo_git.guard import snapshot
 from wo_git.postrun import PostRunResult, RunFacts, finish_run
@@ -180,7 +181,7 @@ def _run_locked(
     tk: tickets.Ticket,
     path: Path,
     opts: RunOptions,
-    profiles: dict[str, object],
+    profiles: Mapping[str, ExecutorProfile],
     chain: list[str],
     progress: Callable[[str], None],
     live: Callable[[Outcome, float], None] | None,
@@ -223,7 +224,7 @@ def _run_locked(
         record.log, record.executor, record.attempt = str(log), name, attempt
         runs.write_record(repo, record)
         cmd = build_command(
-            profile, prompt=prompt, prompt_file=str(prompt_file), model=model, session=session,  # type: ignore[arg-type]
+            profile, prompt=prompt, prompt_file=str(prompt_file), model=model, session=session,
             worktree=str(path), work_file=str(work_file), report_file=str(report_file),
             user_argv=opts.argv or None, server_url=cfg.server_url,
         )
@@ -243,7 +244,7 @@ def _run_locked(
                     cmd.argv, cwd=path, env=env, log=logf, stdin=cmd.stdin,
                     timeout=opts.timeout if opts.timeout is not None else cfg.timeout,
                     idle_timeout=opts.idle_timeout if opts.idle_timeout is not None else cfg.idle_timeout,
-                    parse=lambda line, p=profile: parse_line(p, line),  # type: ignore[misc]
+                    parse=functools.partial(parse_line, profile),
                     should_stop=lambda: "abort" if abort_file.exists() else None,
                     on_start=started,
                     on_progress=(lambda o: live(o, time.monotonic() - t0)) if live else (lambda o: None),
@@ -277,8 +278,8 @@ def _run_locked(
     assert facts is not None
     if len(attempts) > 1:
         facts.attempts = attempts
-    fresh = tickets.load(repo, tk.id, cfg)
-    result = finish_run(repo, cfg, fresh, path, facts, snap_dir)
+    # finish_run reads the ticket again once the snapshot has put the refs back
+    result = finish_run(repo, cfg, tk, path, facts, snap_dir)
     runs.clear_record(repo, tk.id)
     shutil.rmtree(snap_dir, ignore_errors=True)
     if facts.reason == "executor-missing" and facts.error:

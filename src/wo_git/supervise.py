@@ -30,10 +30,14 @@ MAX_LINE = 1 << 16
 class LineInfo(Protocol):
     """What a profile's parser reports about one output line."""
 
-    session_id: str | None
-    tool: str | None
-    rate_limited: bool
-    error: str | None
+    @property
+    def session_id(self) -> str | None: ...
+    @property
+    def tool(self) -> str | None: ...
+    @property
+    def rate_limited(self) -> bool: ...
+    @property
+    def error(self) -> str | None: ...
 
 
 @dataclass

@@ -15,6 +15,7 @@ saved as a commit on ``refs/wo/leftovers/NNNN`` so no executor work is lost.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from wo_git import tickets, worktrees
 from wo_git.config import Config
@@ -100,6 +101,12 @@ def accept(
     if tk.state != "reported" and not force:
         raise BadState(f"ticket {tk.label} has no report for round {tk.round} yet "
                        f"(`wo-git run {tk.id}`, `wo-git wait {tk.id}`, or --force)")
+    if tk.status == "GUARD_REJECTED" and not force:
+        # A guard refusal, whichever enforcement point saw it first: the same
+        # exit code (3) as the guard's own re-check below, so scripts can tell.
+        raise GuardRejected(f"ticket {tk.label}'s last report is GUARD_REJECTED: the guard refused round "
+                            f"{tk.round}'s changes (`wo-git show {tk.id}` names them); not merged. "
+                            f"`wo-git revise {tk.id}` or `wo-git reject {tk.id}`")
     if tk.status != "COMPLETED" and not force:
         raise BadState(f"ticket {tk.label}'s last report is {tk.status}, not COMPLETED: "
                        f"`wo-git revise {tk.id}` or accept with --force")
@@ -141,7 +148,7 @@ def accept(
     checked_out = repo.checked_out_in(tk.base)
     changed = {p for ch in repo.changes(base_tip, merge) for p in ch.paths}
     for wt in checked_out:
-        dirty = repo.worktree_dirty_paths(wt) & changed
+        dirty = repo.worktree_dirty_paths(Path(wt)) & changed
         if dirty:
             raise BadState(
                 f"{wt} has local changes to {', '.join(sorted(dirty)[:10])} which accepting "
@@ -151,7 +158,7 @@ def accept(
     try:
         for wt in checked_out:
             try:
-                repo.two_way_checkout(wt, base_tip, merge)
+                repo.two_way_checkout(Path(wt), base_tip, merge)
             except WoGitError as err:
                 raise BadState(f"cannot update {wt}: {err}; commit or stash local changes first "
                                "(nothing was changed)") from None
@@ -166,7 +173,7 @@ def accept(
         repo.update_refs(updates, f"wo-git: accept {tk.label}")
     except BaseException:
         for wt in moved:  # put the files back: the refs did not move
-            repo.two_way_checkout(wt, merge, base_tip)
+            repo.two_way_checkout(Path(wt), merge, base_tip)
         raise
     worktrees.remove(repo, cfg, tk)
     return AcceptResult(tk.id, tk.base, merge, verdict, squash, force, moved, leftovers)
