@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import pathspec
 from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from wo_git.errors import InvalidInput
 
@@ -262,9 +262,9 @@ def normalize_path(path: str) -> str:
     Returns a relative POSIX path (``""`` for the root); never raises. Leading
     ``..`` segments that escape the root are kept.
     """
-    text = _INVISIBLE.sub("", path)
-    text = unicodedata.normalize("NFC", text).casefold()
-    text = unicodedata.normalize("NFC", text).replace("\\", "/")
+    text = unicodedata.normalize("NFC", _INVISIBLE.sub("", path))
+    # casefold output need not be NFC ("\u01f0" folds to "j" + U+030C): compose again
+    text = unicodedata.normalize("NFC", text.casefold()).replace("\\", "/")
     parts: list[str] = []
     for raw in text.split("/"):
         if raw == "..":
@@ -317,20 +317,14 @@ class GuardConfig(BaseModel):
     control: list[str] = Field(default_factory=list)
     allow: list[str] = Field(default_factory=list)
 
-    @field_validator("secrets", "deploy", "ci", "control")
+    @field_validator("secrets", "deploy", "ci", "control", "allow")
     @classmethod
-    def _extend_only(cls, patterns: list[str]) -> list[str]:
+    def _patterns(cls, patterns: list[str], info: ValidationInfo) -> list[str]:
         for pattern in patterns:
-            if pattern.startswith("!"):
+            if pattern.startswith("!") and info.field_name != "allow":
                 raise ValueError(
                     f"{pattern!r}: categories can only be extended; use 'allow' to exempt paths"
                 )
-        return cls._valid(patterns)
-
-    @field_validator("allow")
-    @classmethod
-    def _valid(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
             try:
                 GitIgnoreSpecPattern(pattern)
             except ValueError as err:
