@@ -17,7 +17,7 @@ import click
 import pathspec
 import pytest
 
-from wo_git.guard.content import Finding, kubernetes_kind, scan_blob, scan_text
+from wo_git.guard.content import Finding, kubernetes_kind, pem_is_public, scan_blob, scan_text
 
 _rng = random.Random(20240601)
 
@@ -259,3 +259,52 @@ def test_kubernetes_secret_deep_in_a_large_file() -> None:
     data = (doc * 50_000 + "apiVersion: v1\nkind: Secret\n").encode()
     assert kubernetes_kind(data) == "Secret"
     assert kubernetes_kind(doc.encode() * 50_000) == "Deployment"
+
+
+def test_aws_documented_example_key_ids_are_not_flagged() -> None:
+    # False positive found by demo/guard_survey.py: boto3's sdists ship AWS's
+    # documented example id in boto3/examples/cloudfront.rst. gitleaks
+    # allow-lists ids ending in EXAMPLE for this rule; so do we, and only that.
+    example = "AKIA" + "IOSFODNN7" + "EXAMPLE"
+    assert scan_blob(f"    key_id = '{example}'\n".encode()) == []
+    assert scan_blob(("ASIA" + "IOSFODNN7" + "EXAMPLE").encode()) == []
+    # A real-looking id is still caught, also beside the example, and an id
+    # that merely contains EXAMPLE elsewhere is not excused.
+    real = "AKIA" + _random(16, string.ascii_uppercase + "234567")
+    assert _rules(f"{example} {real}".encode()) == ["aws-access-token"]
+    assert _rules(("AKIA" + "EXAMPLE" + "ABCDEFGHI").encode()) == ["aws-access-token"]
+
+
+def _cert_block(label: str = "CERTIFICATE") -> str:
+    body = base64.encodebytes(bytes(_rng.randrange(256) for _ in range(300))).decode()
+    return f"-----BEGIN {label}-----\n{body}-----END {label}-----\n"
+
+
+def test_ca_bundles_are_public_pem() -> None:
+    # False positive found by demo/guard_survey.py: certifi's cacert.pem (and
+    # old_root.pem, weak.pem) matched the ``*.pem`` secrets path rule, but a
+    # CA bundle holds only certificates. check.py lets such a blob through
+    # that one path rule; the content rules still scan it.
+    bundle = "\n".join(
+        f"# Issuer: CN=Example Root CA {i}\n# Label: \"Example {i}\"\n{_cert_block()}" for i in range(3)
+    )
+    assert pem_is_public(bundle.encode())
+    assert pem_is_public((_cert_block("TRUSTED CERTIFICATE") + _cert_block("X509 CRL")).encode())
+    assert scan_blob(bundle.encode()) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",  # empty: nothing shows it is public
+        "not pem at all\n",
+        _cert_block() + _pem("RSA "),  # a key hidden after a certificate
+        _cert_block() + _pem(""),
+        _cert_block() + _pem("ENCRYPTED "),
+        _cert_block("PUBLIC KEY") + _cert_block(),  # only certificates and CRLs are excused
+        _cert_block() + "-----BEGIN OPENSSH " + "PRIVATE KEY-----\nshort\n",  # half a key
+    ],
+)
+def test_pem_with_anything_else_is_not_public(text: str) -> None:
+    assert not pem_is_public(text.encode())
+    assert not pem_is_public(_cert_block().encode("utf-16"))  # never excuse UTF-16

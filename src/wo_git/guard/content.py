@@ -74,6 +74,14 @@ _RULES: tuple[tuple[str, tuple[bytes, ...], bytes], ...] = (
     ("openai-api-key", (b"sk-",), rb"\bsk-(?:proj-|svcacct-|admin-)?[\w-]{40,300}"),
 )
 
+# AWS documents its access key ids with example values ending in "EXAMPLE"
+# (AKIAIOSFODNN7EXAMPLE in the AWS CLI, SDK and IAM docs; boto3 ships it in
+# boto3/examples/cloudfront.rst). Real ids are 16 random base32 characters
+# after the prefix, so one ending in these 7 letters is a ~1 in 32**7 chance;
+# gitleaks allow-lists the same suffix for its aws-access-token rule.
+# Found by demo/guard_survey.py (boto3's release history).
+_AWS_EXAMPLE_SUFFIX = b"EXAMPLE"
+
 # sk- keys have no checksum or fixed length: require a random-looking body
 # (digits, upper and lower case, few separators, enough entropy) so kebab-case
 # and camelCase identifiers and "sk-xxxx..." placeholders pass.
@@ -149,6 +157,10 @@ def _scan(view: bytes) -> Iterator[Finding]:
             if match is None:
                 continue
             secret = match.group()
+            if rule == "aws-access-token" and secret.endswith(_AWS_EXAMPLE_SUFFIX):
+                # AWS's documented example ids (AKIAIOSFODNN7EXAMPLE): exactly
+                # gitleaks' allowlist for this rule (regex ``.+EXAMPLE$``).
+                continue
             if rule in _RANDOM_BODY and not _looks_random(secret[3:]):
                 # A token-shaped run that is not a key: skip all of it, so a
                 # blob of "sk-sk-sk-..." costs one check per run, not per "sk-".
@@ -170,6 +182,29 @@ def _looks_random(body: bytes) -> bool:
     counts = Counter(body).values()
     entropy = -sum(n / len(body) * math.log2(n / len(body)) for n in counts)
     return entropy >= _MIN_ENTROPY
+
+
+# PEM blocks that hold only public material. ``*.pem`` is a secrets path rule
+# because PEM files often hold private keys, but CA bundles are PEM too
+# (certifi ships certifi/cacert.pem, old_root.pem, weak.pem; found by
+# demo/guard_survey.py). Certificates and CRLs are public by design.
+_PEM_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,64})-----")
+_PUBLIC_PEM_LABELS = frozenset({b"CERTIFICATE", b"TRUSTED CERTIFICATE", b"X509 CRL"})
+
+
+def pem_is_public(data: bytes) -> bool:
+    """True when ``data`` is PEM text holding only certificates or CRLs.
+
+    At least one ``-----BEGIN CERTIFICATE-----`` (or ``TRUSTED CERTIFICATE``,
+    ``X509 CRL``) block, no block of any other label, no ``PRIVATE`` anywhere,
+    no NUL bytes (so UTF-16 text is never excused). Comments between blocks
+    are allowed (CA bundles name each issuer). The content rules still scan
+    the blob as usual. Never raises.
+    """
+    if b"\x00" in data or b"PRIVATE" in data:
+        return False
+    labels = _PEM_BEGIN.findall(data)
+    return bool(labels) and all(label in _PUBLIC_PEM_LABELS for label in labels)
 
 
 # Kubernetes manifests, YAML or JSON: ``kind: X`` / ``"kind": "X"`` at the
