@@ -449,7 +449,7 @@ def guard(staged: bool, hook: bool, range_: str | None, ticket_id: str | None, a
     elif ticket_id:
         found = ondemand.ticket(repo, ticket_id)
     else:
-        found = ondemand.staged(repo, Path(os.getcwd()))
+        found = ondemand.staged(repo, Path(os.getcwd()), hook=hook)
     if as_json:
         click.echo(json.dumps({"violations": [v.to_json() for v in found], "clean": not found}, indent=2))
     elif found:

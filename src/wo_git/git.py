@@ -562,7 +562,9 @@ class Repo:
         """
         wt_git = run_git("rev-parse", "--absolute-git-dir", cwd=worktree).stdout.decode().strip()
         tmp_index = Path(wt_git) / "wo-snapshot.index"
-        env = {"GIT_INDEX_FILE": str(tmp_index)}
+        # no global config either: the executor can write ~/.gitconfig, and a `filter.x.clean`
+        # there (with a .gitattributes in the worktree) would run its command here, in wo-git
+        env = {"GIT_INDEX_FILE": str(tmp_index), "GIT_CONFIG_GLOBAL": os.devnull}
         try:
             tmp_index.unlink(missing_ok=True)
             run_git("read-tree", "HEAD", cwd=worktree, env=env)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 from wo_git.git import Repo, mode_kind
-from wo_git.guard.content import Finding, kubernetes_kind, scan_blob
+from wo_git.guard.content import Finding, kubernetes_kind, pem_is_public, scan_blob
 from wo_git.guard.policy import Policy, normalize_path
 from wo_git.types import MODE_GITLINK, MODE_LINK, Change
 
@@ -66,7 +66,12 @@ def check_changes(
     out: list[Violation] = []
     for ch in changes:
         for path in ch.paths:
-            out += _path_violations(policy, path, where, ch, mailbox)
+            found = _path_violations(policy, path, where, ch, mailbox)
+            if any(v.rule == "*.pem" for v in found) and _public_pem(repo, ch, path):
+                # a CA bundle (certifi's cacert.pem) is public: ``*.pem`` is there for
+                # keys, and the content rules still scan this blob for any key
+                found = [v for v in found if v.rule != "*.pem"]
+            out += found
         if ch.new_mode == MODE_LINK and ch.new_oid:
             out += _symlink_violations(repo, policy, ch.new_path or "", ch.new_oid, where)
         if MODE_GITLINK in (ch.old_mode, ch.new_mode):
@@ -94,6 +99,15 @@ def _path_violations(
     return found
 
 
+def _public_pem(repo: Repo, ch: Change, path: str) -> bool:
+    """The blob at ``path`` (this side of the change) is PEM with only certificates."""
+    new_side = path == ch.new_path
+    oid, mode = (ch.new_oid, ch.new_mode) if new_side else (ch.old_oid, ch.old_mode)
+    if not oid or mode in (MODE_LINK, MODE_GITLINK) or repo.blob_size(oid) > MAX_SCAN_BYTES:
+        return False
+    return pem_is_public(repo.read_blob(oid))
+
+
 def _describe(ch: Change, path: str) -> str:
     if ch.status == "R":
         return f"renamed {ch.old_path} -> {ch.new_path}"
@@ -114,13 +128,35 @@ def _symlink_violations(repo: Repo, policy: Policy, path: str, oid: str, where: 
     joined = posixpath.normpath(posixpath.join(posixpath.dirname(path), target.replace("\\", "/")))
     if joined == ".." or joined.startswith("../"):
         return [Violation(path, "secrets", "symlink out of the worktree", where, f"-> {target}")]
-    found = [
-        Violation(path, m.category, f"symlink to {m.rule}", where, f"-> {target}")
-        for m in policy.classify(joined)
-    ]
+    # the target itself, else a folder whose contents are protected (``docs/ci -> ../.github/workflows``)
+    matches = policy.classify(joined) or policy.classify(f"{joined}/x")
+    found = [Violation(path, m.category, f"symlink to {m.rule}", where, f"-> {target}") for m in matches]
     if not found and policy.protects_dir(joined):
         found.append(Violation(path, "control", "symlink to a protected folder", where, f"-> {target}"))
     return found
+
+
+_FACTS: dict[tuple[str, str], tuple[tuple[Finding, ...], str | None]] = {}
+_FACTS_MAX = 200_000
+
+
+def _blob_facts(repo: Repo, oid: str, yaml: bool) -> tuple[tuple[Finding, ...], str | None]:
+    """A blob's secret findings and Kubernetes kind, each blob read and scanned once.
+
+    Blobs are content-addressed, so the answer for an oid never changes: a
+    blob seen again (a merge against each parent, the final tree after the
+    commits that made it, a file moved back and forth) is not read again.
+    """
+    key = (str(repo.common_dir), oid)
+    facts = _FACTS.get(key)
+    if facts is None or (yaml and facts[1] == "?"):
+        data = repo.read_blob(oid)
+        facts = (tuple(scan_blob(data)), kubernetes_kind(data) if yaml else "?")
+        del data
+        if len(_FACTS) >= _FACTS_MAX:
+            _FACTS.clear()
+        _FACTS[key] = facts
+    return facts
 
 
 def _content_violations(repo: Repo, ch: Change, where: str) -> list[Violation]:
@@ -128,20 +164,44 @@ def _content_violations(repo: Repo, ch: Change, where: str) -> list[Violation]:
     size = repo.blob_size(ch.new_oid or "")
     if size > MAX_SCAN_BYTES:
         return [Violation(path, "secrets", "blob too large to scan", where, f"{size} bytes")]
-    data = repo.read_blob(ch.new_oid or "")
-    findings = scan_blob(data)
+    yaml = path.lower().endswith(YAML_SUFFIXES)
+    found, kind = _blob_facts(repo, ch.new_oid or "", yaml)
+    findings = list(found)
     if findings and ch.old_oid and ch.old_mode not in (MODE_LINK, MODE_GITLINK):
-        # a secret the base already had is not added by this change
-        before = {(f.rule, f.excerpt) for f in scan_blob(repo.read_blob(ch.old_oid))}
-        findings = [f for f in findings if (f.rule, f.excerpt) not in before]
+        # a secret the old side already had, on a line kept as it was, is not added by this change
+        rules = {f.rule for f in _blob_facts(repo, ch.old_oid, False)[0]}
+        if any(f.rule in rules for f in findings):
+            new, old = repo.read_blob(ch.new_oid or ""), repo.read_blob(ch.old_oid)
+            findings = [f for f in findings if f.rule not in rules or _added(new, old, f)]
     out = [_finding(path, f, where) for f in findings]
-    if path.lower().endswith(YAML_SUFFIXES):
-        kind = kubernetes_kind(data)
+    if yaml:
         if kind == "Secret":
             out.append(Violation(path, "secrets", "kubernetes kind: Secret", where))
         elif kind is not None:
             out.append(Violation(path, "deploy", f"kubernetes manifest (kind: {kind})", where))
     return out
+
+
+def _added(new: bytes, old: bytes, f: Finding) -> bool:
+    """Whether finding ``f`` of blob ``new`` is new: its line (a private key: its whole
+    block) does not occur in ``old``. Excerpts are redacted, so two different
+    tokens look alike; the text they sit on does not. Blobs with NUL bytes
+    (UTF-16, binaries) are scanned through strided views whose line numbers
+    do not map back: there every finding counts as added."""
+    if b"\x00" in new:
+        return True
+    lines = new.split(b"\n")
+    i = f.line - 1
+    if not 0 <= i < len(lines):
+        return True
+    chunk = [lines[i]]
+    if "private-key" in f.rule or b"-----BEGIN" in lines[i]:
+        j = i
+        while b"-----END" not in lines[j] and j + 1 < len(lines) and j - i < 500:
+            j += 1
+            chunk.append(lines[j])
+    needle = b"\n".join(chunk).strip()
+    return not needle or needle not in old
 
 
 def _finding(path: str, f: Finding, where: str) -> Violation:

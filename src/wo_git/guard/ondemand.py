@@ -9,6 +9,7 @@ else the current branch's committed ``.wo-git.toml`` (defaults if none).
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -34,9 +35,21 @@ def _ticket_of_worktree(repo: Repo, cwd: Path) -> tickets.Ticket | None:
         return None
 
 
-def staged(repo: Repo, cwd: Path) -> list[Violation]:
-    """Violations in the index of the worktree at ``cwd`` against its HEAD."""
-    tree = run_git("write-tree", cwd=cwd).stdout.decode().strip()
+def staged(repo: Repo, cwd: Path, hook: bool = False) -> list[Violation]:
+    """Violations in the index of the worktree at ``cwd`` against its HEAD.
+
+    Inside a git hook the index being committed is ``$GIT_INDEX_FILE`` (a
+    temporary one for ``git commit -a`` or ``git commit PATH``), which is
+    read here although other ``GIT_*`` variables are dropped.
+
+    As the pre-commit hook (``hook``) outside a ticket's worktree only the
+    secrets category counts: people edit CI, deploy and control files on
+    their own branches (``wo-git init``'s files among them), and the hook is
+    there to stop executors and leaked secrets, not them.
+    """
+    index = os.environ.get("GIT_INDEX_FILE")
+    env = {"GIT_INDEX_FILE": str(cwd / index)} if index else None
+    tree = run_git("write-tree", cwd=cwd, env=env).stdout.decode().strip()
     head = run_git("rev-parse", "-q", "--verify", "HEAD", cwd=cwd, check=False).stdout.decode().strip()
     tk = _ticket_of_worktree(repo, cwd)
     if tk is not None:
@@ -48,7 +61,10 @@ def staged(repo: Repo, cwd: Path) -> list[Violation]:
         branch = repo.head_branch()
         cfg = load_config(repo, branch) if branch and repo.branch_exists(branch) else Config()
         policy, box = Policy.build(cfg.guard, mailbox=cfg.mailbox), None
-    return check_changes(repo, policy, repo.changes(head or None, tree), "index", box)
+    found = check_changes(repo, policy, repo.changes(head or None, tree), "index", box)
+    if hook and tk is None:
+        found = [v for v in found if v.category == "secrets"]
+    return found
 
 
 def commit_range(repo: Repo, spec: str) -> list[Violation]:

@@ -21,9 +21,9 @@ import hashlib
 import json
 import os
 import shutil
-import time
 import stat
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,8 +183,12 @@ def _restore_refs(repo: Repo, before: dict[str, str], own: set[str], since: floa
         old, new = before.get(name), now.get(name)
         if old == new or (name, repo.ref_target(name)) in by_wo_git:
             continue
-        what = ("created -> " + new[:10] if old is None else "deleted (was " + old[:10] + ")" if new is None
-                else f"moved {old[:10]} -> {new[:10]}")
+        if old is None:
+            what = f"created -> {(new or '')[:10]}"
+        elif new is None:
+            what = f"deleted (was {old[:10]})"
+        else:
+            what = f"moved {old[:10]} -> {new[:10]}"
         restored = _put_ref(repo, name, old, new)
         found.append(Violation(name, "control", RULE_REF, "refs",
                                what + ("; restored" if restored else "; COULD NOT BE RESTORED")))
