@@ -23,6 +23,7 @@ Workflows' protected files, and git's own path checks (``verify_path``,
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -243,6 +244,7 @@ _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\u
 _GLOB_CHARS = re.compile(r"[*?\[\]\\]")
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_path(path: str) -> str:
     """Fold ``path`` to the one spelling the patterns are written for.
 
@@ -337,15 +339,32 @@ def _escape(text: str) -> str:
     return _GLOB_CHARS.sub(lambda m: "\\" + m.group(0), text)
 
 
+_GROUP_NAME = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
+
+
 @dataclass(frozen=True)
 class _Category:
     name: str
     rules: tuple[str, ...]
     spec: pathspec.GitIgnoreSpec
+    prefilter: re.Pattern[str] | None = None
+
+    def __post_init__(self) -> None:
+        # one alternation of every positive pattern's regex: most paths of a real change
+        # match no rule, and one C-level search is far cheaper than pathspec's per-pattern
+        # Python loop (bench/bench_guard.py); a hit falls through to pathspec for the exact answer
+        parts = [
+            _GROUP_NAME.sub("(?:", p.regex.pattern)
+            for p in self.spec.patterns
+            if p.include and getattr(p, "regex", None) is not None
+        ]
+        object.__setattr__(self, "prefilter", re.compile("|".join(f"(?:{x})" for x in parts)) if parts else None)
 
     def first_rule(self, norm: str) -> str | None:
         """The first positive rule matching ``norm`` if the category (with its
         negations, last match wins as in gitignore) protects it."""
+        if self.prefilter is None or not self.prefilter.search(norm):
+            return None
         if not self.spec.match_file(norm):
             return None
         for rule, pattern in zip(self.rules, self.spec.patterns, strict=True):
