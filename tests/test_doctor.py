@@ -125,3 +125,26 @@ def test_bad_config_is_a_clear_error(repo: Path) -> None:
     git(repo, "commit", "-qam", "worse config")
     r = wo(repo, "open", "x", "--title", "T", "--task", "t")
     assert r.code == 1 and "not valid TOML" in r.err
+
+
+def test_doctor_finishes_an_accept_killed_between_files_and_refs(repo: Path, tmp_path: Path) -> None:
+    open_ticket(repo, "acc")
+    exe = script(tmp_path, 'echo merged > merged.txt\nprintf -- "- Status: COMPLETED\\n" > "$WO_REPORT_FILE"\n')
+    assert wo(repo, "run", "1", "--", exe).code == 0
+    old = git(repo, "rev-parse", "main").strip()
+    tip = git(repo, "rev-parse", "wo/0001-acc").strip()
+    # simulate the crash window: the checked-out files moved to the merge, the ref did not
+    intent = repo / ".git" / "wo" / "accepts" / "0001.json"
+    intent.parent.mkdir(parents=True, exist_ok=True)
+    intent.write_text(json.dumps({"base_ref": "refs/heads/main", "old": old, "new": tip, "worktrees": [str(repo)]}))
+    git(repo, "read-tree", "-m", "-u", old, tip)
+    assert (repo / "merged.txt").exists()
+    r = wo(repo, "doctor", "--fix")
+    assert "fixed: unfinished-accept" in r.out and "put" in r.out
+    assert not (repo / "merged.txt").exists() and git(repo, "status", "--porcelain") == ""
+    # and the other way: the ref moved, the files did not
+    intent.write_text(json.dumps({"base_ref": "refs/heads/main", "old": old, "new": tip, "worktrees": [str(repo)]}))
+    git(repo, "update-ref", "refs/heads/main", tip, old)
+    assert "moved" in wo(repo, "doctor", "--fix").out
+    assert (repo / "merged.txt").read_text() == "merged\n" and git(repo, "status", "--porcelain") == ""
+    assert not intent.exists()

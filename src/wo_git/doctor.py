@@ -27,7 +27,7 @@ from wo_git.git import Repo
 from wo_git.postrun import RunFacts, finish_run
 from wo_git.run import ticket_config
 from wo_git.supervise import kill_group
-from wo_git.verdict import _save_leftovers
+from wo_git.verdict import _save_leftovers, pending_accepts, repair_accept
 
 
 @dataclass
@@ -47,6 +47,7 @@ class Finding:
 def diagnose(repo: Repo, fix: bool) -> list[Finding]:
     """Every problem found; with ``fix``, each is repaired and marked ``fixed``."""
     out: list[Finding] = []
+    out += _unfinished_accepts(repo, fix)
     out += _stale_runs(repo, fix)
     out += _missing_branches(repo, fix)
     out += _orphan_worktrees(repo, fix)
@@ -92,6 +93,18 @@ def _stale_runs(repo: Repo, fix: bool) -> list[Finding]:
             if snap is not None:
                 shutil.rmtree(snap, ignore_errors=True)
         f.fixed = True
+    return out
+
+
+def _unfinished_accepts(repo: Repo, fix: bool) -> list[Finding]:
+    out = []
+    for intent in pending_accepts(repo):
+        tid = int(intent.stem) if intent.stem.isdigit() else None
+        f = Finding("unfinished-accept", tid, f"accept of {intent.stem} stopped midway")
+        out.append(f)
+        if fix:
+            f.detail += ": " + repair_accept(repo, intent)
+            f.fixed = True
     return out
 
 

@@ -14,6 +14,7 @@ saved as a commit on ``refs/wo/leftovers/NNNN`` so no executor work is lost.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,6 +156,7 @@ def accept(
                 f"{tk.label} would overwrite; commit or stash them first (nothing was changed)"
             )
     moved: list[str] = []
+    intent = _write_intent(repo, tk.id, base_ref, base_tip, merge, checked_out)
     try:
         for wt in checked_out:
             try:
@@ -174,9 +176,62 @@ def accept(
     except BaseException:
         for wt in moved:  # put the files back: the refs did not move
             repo.two_way_checkout(Path(wt), merge, base_tip)
+        intent.unlink(missing_ok=True)
         raise
+    intent.unlink(missing_ok=True)
     worktrees.remove(repo, cfg, tk)
     return AcceptResult(tk.id, tk.base, merge, verdict, squash, force, moved, leftovers)
+
+
+def _intent_path(repo: Repo, ticket: int) -> Path:
+    d = repo.wo_dir / "accepts"
+    d.mkdir(parents=True, exist_ok=True)
+    return d / f"{ticket:04d}.json"
+
+
+def _write_intent(
+    repo: Repo, ticket: int, base_ref: str, old: str, new: str, worktrees_: list[str]
+) -> Path:
+    """Record what accept is about to do, so ``doctor`` can finish or undo it after a crash.
+
+    Between moving a checked-out base's files and moving the base ref there is
+    a window; a ``kill -9`` in it leaves files and ref disagreeing, which this
+    record lets :func:`repair_accept` resolve either way.
+    """
+    path = _intent_path(repo, ticket)
+    path.write_text(json.dumps({"base_ref": base_ref, "old": old, "new": new, "worktrees": worktrees_}))
+    return path
+
+
+def pending_accepts(repo: Repo) -> list[Path]:
+    """Accept records left by an accept that did not finish."""
+    d = repo.wo_dir / "accepts"
+    return sorted(d.glob("*.json")) if d.is_dir() else []
+
+
+def repair_accept(repo: Repo, intent: Path) -> str:
+    """Bring each checked-out base worktree in line with where the base ref ended up.
+
+    The ref moved (the accept committed): files still at the old tree go
+    forward. The ref did not move: files already at the merge go back.
+    Returns what was done.
+    """
+    data = json.loads(intent.read_text())
+    at = repo.ref_target(data["base_ref"])
+    old_tree, new_tree = repo.tree_of(data["old"]), repo.tree_of(data["new"])
+    done = []
+    for wt in data["worktrees"]:
+        if not Path(wt).exists():
+            continue
+        index_tree = run_git("write-tree", cwd=wt, check=False).stdout.decode().strip()
+        if at == data["new"] and index_tree == old_tree:
+            repo.two_way_checkout(Path(wt), data["old"], data["new"])
+            done.append(f"moved {wt} forward to the merge")
+        elif at == data["old"] and index_tree == new_tree:
+            repo.two_way_checkout(Path(wt), data["new"], data["old"])
+            done.append(f"put {wt} back to {data['base_ref']}")
+    intent.unlink(missing_ok=True)
+    return "; ".join(done) or "nothing left to do"
 
 
 def reject(repo: Repo, ticket: int | str, *, reason: str) -> tuple[CommitId, str | None]:
