@@ -160,13 +160,12 @@ class Demo:
         self.git("commit", "-q", "-m", f"{project} {version}\n\nFiles of the {project} {version} sdist from PyPI.")
         n = len(self.git("ls-files").splitlines())
         say(f"    base commit: {project} {version}, {n} files")
-        # Adopt wo-git: the architect writes and commits the policy files.
-        # (--no-hook, then `pre-commit install` after the commit: the guard
-        # hook refuses control files in any commit, the architect's included.)
-        self.wo("init", "--no-hook")
+        # Adopt wo-git: the architect writes and commits the policy files. The guard
+        # hook is installed at once; outside a ticket worktree it checks only secrets,
+        # so the architect's own commit of control files goes through it.
+        self.wo("init")
         self.git("add", "-A")
         self.git("commit", "-q", "-m", "Adopt wo-git (wo-git init)")
-        self.sh(sys.executable, "-m", "pre_commit", "install", "--hook-type", "pre-commit")
         self.own_files = sorted(self.git("diff", "--name-only", "HEAD~1", "HEAD").split())
         say(f"    wo-git init: {', '.join(self.own_files)} committed; guard hook installed")
         self.timings.add("build repository", time.monotonic() - t)
