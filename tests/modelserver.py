@@ -23,6 +23,11 @@ Scripted turn logic, per request:
 - ``mode == "hang"``: accept the request and never answer (until the server
   stops).
 - ``mode == "error"``: HTTP 400 ``invalid_request_error`` "scripted failure".
+- ``Script.modes`` overrides ``mode`` per API (``chat``, ``responses``,
+  ``anthropic``): e.g. 429 for Claude Code while Codex is answered.
+- ``Script.gate`` (a ``threading.Event``): every model request waits for it.
+- ``Script.hang_after_tools``: a request ending in tool results hangs (the
+  agent has written its files; the turn after never comes).
 - a request without tools: OpenCode's title request (or Claude Code's side
   requests) gets a short title text, unless it looks like aider (its system
   prompt asks for a *file listing*), which gets the files in aider's
@@ -37,7 +42,8 @@ Scripted turn logic, per request:
 - a request whose conversation ends in tool results: the final text, and stop.
 
 Which files: ``Script.files`` (path -> content; relative paths are joined to
-``Script.cwd`` when a tool needs absolute paths) plus, with
+``Script.cwd``, or without one to the worktree the prompt names, when a tool
+needs absolute paths) plus, with
 ``Script.report=True``, a report in DESIGN.md section 4's format at the path
 named in the prompt (``Report file (exact path): `...```, the phrase
 ``wo_git.executors.profiles.prompt_text`` writes; see :data:`REPORT_PATH_RE`).
@@ -81,6 +87,9 @@ Mode = Literal["normal", "rate_limit", "hang", "error"]
 #: the report path in the prompt, as ``wo_git.executors.profiles.prompt_text`` writes it
 REPORT_PATH_RE = re.compile(r"Report file \(exact path\):\s*`([^`]+)`")
 
+#: the worktree in the prompt (``prompt_text``'s step 3): the files' base when ``Script.cwd`` is unset
+WORKTREE_RE = re.compile(r"working directory \(a git worktree\):\s*(\S+)")
+
 #: default model names each CLI is pointed at (see :func:`agent_env`)
 MODELS = {
     "opencode": "wo/scripted",
@@ -109,6 +118,12 @@ class Script:
     title: str = "Scripted task"
     mode: Mode = "normal"
     codex_write: Literal["apply_patch", "shell"] = "apply_patch"
+    #: per API (``chat``, ``responses``, ``anthropic``): a mode overriding ``mode``
+    modes: dict[str, Mode] = field(default_factory=dict)
+    #: when set, every model request waits for it before being answered
+    gate: threading.Event | None = None
+    #: hang (instead of the final text) on a request that ends in tool results
+    hang_after_tools: bool = False
 
 
 @dataclass
@@ -341,13 +356,18 @@ class ModelServer:
             found = REPORT_PATH_RE.findall(_all_text(body))
             if found:
                 out[found[-1]] = report_text(s.report_status, sorted(s.files))
+        cwd = s.cwd
+        if cwd is None:
+            # several worktrees share one server: each prompt names its own
+            wts = WORKTREE_RE.findall(_all_text(body))
+            cwd = wts[-1] if wts else None
         result: dict[str, str] = {}
         for p, c in out.items():
-            if absolute and not os.path.isabs(p) and s.cwd:
-                p = os.path.join(s.cwd, p)
-            elif not absolute and os.path.isabs(p) and s.cwd:
+            if absolute and not os.path.isabs(p) and cwd:
+                p = os.path.join(cwd, p)
+            elif not absolute and os.path.isabs(p) and cwd:
                 try:
-                    p = os.path.relpath(p, s.cwd)
+                    p = os.path.relpath(p, cwd)
                 except ValueError:
                     pass
             result[p] = c
@@ -355,7 +375,6 @@ class ModelServer:
 
     def _answer(self, h: Any, body: dict[str, Any]) -> None:
         path = h.path.split("?")[0]
-        mode = self.script.mode
         if path.endswith("/count_tokens"):
             h._json(200, {"input_tokens": 100})
             return
@@ -369,7 +388,12 @@ class ModelServer:
         else:
             h._json(404, {"error": {"message": f"unknown path {path}", "type": "not_found"}})
             return
-        if mode == "hang":
+        gate = self.script.gate
+        if gate is not None:
+            while not gate.wait(0.1) and not self._stop.is_set():
+                pass
+        mode = self.script.modes.get(kind, self.script.mode)
+        if mode == "hang" or (self.script.hang_after_tools and _last_is_tool_result(path, body)):
             self._stop.wait()
             return
         if mode == "error":

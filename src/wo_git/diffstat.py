@@ -18,6 +18,8 @@ class FileStat:
     removed: int
     binary: bool = False
     old_path: str | None = None
+    mode: str | None = None
+    """``100644 -> 100755`` when the mode changed"""
 
 
 @dataclass
@@ -47,6 +49,8 @@ class DiffStat:
         for f in self.files[:limit]:
             name = f"{f.old_path} -> {f.path}" if f.old_path else f.path
             change = "binary" if f.binary else f"+{f.added} -{f.removed}"
+            if f.mode:
+                change += f", mode {f.mode}"
             out.append(f"{f.status} {name} ({change})")
         if len(self.files) > limit:
             out.append(f"... and {len(self.files) - limit} more files")
@@ -60,7 +64,7 @@ class DiffStat:
             "removed": self.removed,
             "paths": [
                 {"status": f.status, "path": f.path, "old_path": f.old_path,
-                 "added": f.added, "removed": f.removed, "binary": f.binary}
+                 "added": f.added, "removed": f.removed, "binary": f.binary, "mode": f.mode}
                 for f in self.files
             ],
         }
@@ -87,7 +91,10 @@ def parse(diff_text: str) -> DiffStat:
             status = "M"
         path = pf.path
         old = pf.source_file[2:] if pf.is_rename and pf.source_file.startswith("a/") else None
+        modes = {ln.split()[0]: ln.split()[-1] for ln in map(str, pf.patch_info or [])
+                 if ln.startswith(("old mode", "new mode"))}
+        mode = f"{modes['old']} -> {modes['new']}" if {"old", "new"} <= modes.keys() else None
         stat.files.append(
-            FileStat(status, path, pf.added, pf.removed, binary=pf.is_binary_file, old_path=old)
+            FileStat(status, path, pf.added, pf.removed, binary=pf.is_binary_file, old_path=old, mode=mode)
         )
     return stat

@@ -23,11 +23,12 @@ from pathlib import Path
 from wo_git import runs, tickets, worktrees
 from wo_git.config import Config, load_config
 from wo_git.errors import BadState, ExecutorFailed, InvalidInput
+from wo_git.executors.opencode_server import attach_hint
 from wo_git.executors.profiles import ExecutorProfile, build_command, load_profiles, parse_line, prompt_text
 from wo_git.git import Repo, clean_git_env
 from wo_git.guard import snapshot
 from wo_git.postrun import PostRunResult, RunFacts, finish_run
-from wo_git.supervise import Outcome, supervise
+from wo_git.supervise import Outcome, supervise, supervise_server
 
 
 @dataclass
@@ -168,8 +169,8 @@ def run(
     path = worktrees.ensure(repo, cfg, tk)
     try:
         with runs.hold_run_lock(repo, tk.id):
-            with runs.hold_slot(repo, cfg.max_parallel, wait=True,
-                                on_queued=lambda: progress(f"{tk.label}: queued: {cfg.max_parallel} runs already going")):
+            queued = f"{tk.label}: queued: {cfg.max_parallel} runs already going"
+            with runs.hold_slot(repo, cfg.max_parallel, wait=True, on_queued=lambda: progress(queued)):
                 return _run_locked(repo, cfg, tk, path, opts, profiles, chain, progress, live, detached)
     except runs.LockHeld:
         raise BadState(f"ticket {tk.label} is already running (`wo-git wait {tk.id}`)") from None
@@ -230,7 +231,12 @@ def _run_locked(
         )
         env = dict(base_env)
         env.update(cmd.env)
-        progress(f"{tk.label}: running {name} in {path} (log {log})")
+        # OpenCode server mode goes through the server's HTTP API: `opencode run --attach`
+        # prints nothing while the server retries a rate limit, and killing it leaves the
+        # session running on the server
+        server = cfg.server_url if profile.output == "opencode" and cfg.server_url and not opts.argv else None
+        where = f"on {server} " if server else ""
+        progress(f"{tk.label}: running {name} {where}in {path} (log {log})")
 
         def started(pgid: int) -> None:
             record.pgid = pgid
@@ -238,18 +244,40 @@ def _run_locked(
 
         abort_file = runs.abort_path(repo, tk.id)
         t0 = time.monotonic()
+        hinted: list[str | None] = []
+
+        def on_progress(o: Outcome, server: str | None = server, hinted: list[str | None] = hinted,
+                        t0: float = t0) -> None:
+            if server and o.session_id and not hinted:
+                hinted.append(o.session_id)
+                progress(f"{tk.label}: watch it live: {attach_hint(server, o.session_id, str(path))}")
+            if live:
+                live(o, time.monotonic() - t0)
+
+        def should_stop(f: Path = abort_file) -> str | None:
+            return "abort" if f.exists() else None
+
+        timeout = opts.timeout if opts.timeout is not None else cfg.timeout
+        idle_timeout = opts.idle_timeout if opts.idle_timeout is not None else cfg.idle_timeout
         try:
             with open(log, "ab") as logf:
-                out = supervise(
-                    cmd.argv, cwd=path, env=env, log=logf, stdin=cmd.stdin,
-                    timeout=opts.timeout if opts.timeout is not None else cfg.timeout,
-                    idle_timeout=opts.idle_timeout if opts.idle_timeout is not None else cfg.idle_timeout,
-                    parse=functools.partial(parse_line, profile),
-                    should_stop=lambda: "abort" if abort_file.exists() else None,
-                    on_start=started,
-                    on_progress=(lambda o: live(o, time.monotonic() - t0)) if live else (lambda o: None),
-                )
-        except ExecutorFailed as err:
+                if server:
+                    out = supervise_server(
+                        server, directory=path, prompt=prompt, model=model, session=session, log=logf,
+                        timeout=timeout, idle_timeout=idle_timeout,
+                        should_stop=should_stop,
+                        on_progress=on_progress,
+                    )
+                else:
+                    out = supervise(
+                        cmd.argv, cwd=path, env=env, log=logf, stdin=cmd.stdin,
+                        timeout=timeout, idle_timeout=idle_timeout,
+                        parse=functools.partial(parse_line, profile),
+                        should_stop=should_stop,
+                        on_start=started,
+                        on_progress=on_progress,
+                    )
+        except (ExecutorFailed, InvalidInput) as err:  # InvalidInput: a server-mode model not PROVIDER/MODEL
             with open(log, "ab") as logf:
                 logf.write(f"wo-git: {err}\n".encode())
             facts = RunFacts(exit_code=None, duration=0.0, executor=name, log=str(log),

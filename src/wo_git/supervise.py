@@ -10,6 +10,7 @@ id, the latest tool call and rate-limit answers.
 
 from __future__ import annotations
 
+import json
 import os
 import selectors
 import signal
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from wo_git.errors import ExecutorFailed
 
@@ -211,6 +212,113 @@ def supervise(
         sel.close()
         proc.stdout.close()
         log.flush()
+    out.duration = time.monotonic() - start
+    return out
+
+
+class _EventTap:
+    """The log file for a server-mode run: writes through, and reads each JSON
+    event line (OpenCode's ``/event`` objects) for the session id and tool calls."""
+
+    def __init__(self, log: BinaryIO, out: Outcome, on_progress: Callable[[Outcome], None]) -> None:
+        self.log, self.out, self.on_progress = log, out, on_progress
+
+    def write(self, data: bytes) -> int:
+        n = self.log.write(data)
+        self.out.output_bytes += len(data)
+        for raw in data.splitlines():
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                _absorb_server_event(self.out, event)
+        self.on_progress(self.out)
+        return n
+
+    def flush(self) -> None:
+        self.log.flush()
+
+
+def _absorb_server_event(out: Outcome, event: dict[str, Any]) -> None:
+    props = event.get("properties")
+    if not isinstance(props, dict):
+        return
+    part = props.get("part")
+    for holder in (props, props.get("info"), part):
+        if isinstance(holder, dict) and isinstance(holder.get("sessionID"), str):
+            out.session_id = str(holder["sessionID"])
+            break
+    if event.get("type") == "message.part.updated" and isinstance(part, dict) and part.get("type") == "tool":
+        state = part.get("state")
+        if not isinstance(state, dict) or state.get("status") != "running":
+            return
+        inp = state.get("input")
+        if not isinstance(inp, dict):
+            inp = {}
+        target = next((str(inp[k]) for k in ("filePath", "path", "command", "pattern") if inp.get(k)), "")
+        if "/" in target and " " not in target:
+            target = os.path.basename(target.rstrip("/"))
+        label = f"{part.get('tool') or 'tool'} {' '.join(target.split())[:60]}".strip()
+        out.last_tool = label
+        out.tools.append(label)
+
+
+def supervise_server(
+    url: str,
+    *,
+    directory: Path,
+    prompt: str,
+    model: str | None,
+    session: str | None,
+    log: BinaryIO,
+    timeout: float | None = None,
+    idle_timeout: float | None = None,
+    should_stop: Callable[[], str | None] = lambda: None,
+    on_progress: Callable[[Outcome], None] = lambda o: None,
+) -> Outcome:
+    """Run one prompt on a running ``opencode serve`` (its HTTP API) under the same limits.
+
+    The session is aborted on the server when a limit, ``abort`` or a signal
+    ends the run, and a provider's rate limit (OpenCode's ``retry`` status)
+    stops it (``opencode run --attach`` shows neither: the retries happen in
+    the server and the client prints nothing). The log gets each event as a
+    JSON line. Raises :class:`ExecutorFailed` when the server cannot be reached.
+    """
+    from wo_git.executors.opencode_server import run_on_server
+
+    start = time.monotonic()
+    out = Outcome(exit_code=None, duration=0.0, session_id=session)
+    reason: list[str] = []
+
+    def stop() -> bool:
+        r = should_stop() or _signalled()
+        if r and not reason:
+            reason.append(r)
+        return bool(r)
+
+    old_handlers = _trap_signals()
+    try:
+        res = run_on_server(
+            url, directory=str(directory), prompt=prompt, model=model, session=session,
+            log=_EventTap(log, out, on_progress),  # type: ignore[arg-type]
+            deadline=None if timeout is None else start + timeout,
+            idle_timeout=idle_timeout, should_stop=stop,
+        )
+    finally:
+        _restore_signals(old_handlers)
+        log.flush()
+    out.session_id = res.session_id or out.session_id
+    out.error = res.error
+    if res.status == "completed":
+        out.exit_code = 0
+    elif res.status == "error":
+        out.exit_code = 1
+    elif res.status == "rate_limited":
+        out.stopped_by, out.rate_limited = "rate-limit", True
+    else:
+        out.stopped_by = {"timeout": "timeout", "idle": "idle-timeout"}.get(
+            res.status, reason[0] if reason else "abort")
     out.duration = time.monotonic() - start
     return out
 
