@@ -353,11 +353,15 @@ class _Category:
         # one alternation of every positive pattern's regex: most paths of a real change
         # match no rule, and one C-level search is far cheaper than pathspec's per-pattern
         # Python loop (bench/bench_guard.py); a hit falls through to pathspec for the exact answer
-        parts = [
-            _GROUP_NAME.sub("(?:", p.regex.pattern)
-            for p in self.spec.patterns
-            if p.include and getattr(p, "regex", None) is not None
-        ]
+        parts: list[str] = []
+        for p in self.spec.patterns:
+            if not p.include:
+                continue
+            regex = getattr(p, "regex", None)
+            if regex is None:  # cannot pre-filter this one: let every path through to pathspec
+                parts = [""]
+                break
+            parts.append(_GROUP_NAME.sub("(?:", regex.pattern))
         object.__setattr__(self, "prefilter", re.compile("|".join(f"(?:{x})" for x in parts)) if parts else None)
 
     def first_rule(self, norm: str) -> str | None:
