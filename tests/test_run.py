@@ -197,3 +197,19 @@ def test_live_status_line_on_a_terminal(repo: Path, tmp_path: Path) -> None:
     screen = b"".join(chunks).decode(errors="replace")
     assert proc.returncode == 0
     assert "\r\x1b[K[00:0" in screen and "B output" in screen  # elapsed time and output volume, redrawn
+
+
+def test_executor_that_breaks_or_removes_its_worktree_still_gets_a_report(repo: Path, tmp_path: Path) -> None:
+    open_ticket(repo, "broken")
+    exe = script(tmp_path, "echo kept > kept.txt\nrm .git\n" + REPORT_OK, "breaks.sh")
+    r = wo(repo, "run", "1", "--", exe)
+    assert r.code == 0, r.err
+    assert git(repo, "show", "wo/0001-broken:kept.txt") == "kept\n"
+    open_ticket(repo, "removed")
+    exe = script(tmp_path, 'cd .. && rm -rf "$WO_WORKTREE"\n', "removes.sh")
+    r = wo(repo, "run", "2", "--", exe)
+    assert r.code == 5
+    show = wo(repo, "show", "2", "--json").json()
+    assert isinstance(show, dict) and show["status"] == "NO_REPORT"
+    assert "was removed or broken" in git(repo, "show", "wo/0002-removed:work-orders/0002-removed/w02-report.md")
+    assert wo(repo, "doctor").out.strip() == "all well"

@@ -152,6 +152,13 @@ def finish_run(
     Raises :class:`~wo_git.errors.StaleRef` if wo-git's refs moved under it.
     """
     found: list[Violation] = []
+    gone = not worktree.is_dir()
+    if not gone and not run_git("rev-parse", "--git-dir", cwd=worktree, check=False).stdout.strip():
+        # the executor deleted or broke the worktree's .git file: git rewrites it from its records
+        run_git("worktree", "repair", str(worktree), cwd=repo.require_root(), check=False)
+        gone = not run_git("rev-parse", "--git-dir", cwd=worktree, check=False).stdout.strip()
+    if gone:
+        return _finish_without_worktree(repo, cfg, tk, worktree, facts, snap)
     wt_gitdir = gitdir_of(worktree)
     # where the executor left HEAD, read before the snapshot deletes a branch it created
     wt_head = run_git("rev-parse", "-q", "--verify", "HEAD", cwd=worktree, check=False).stdout.decode().strip()
@@ -214,6 +221,29 @@ def finish_run(
         (worktree / report_path).parent.mkdir(parents=True, exist_ok=True)
         (worktree / report_path).write_text(report)
     _sync_worktree(worktree, tk.branch_ref)
+    return PostRunResult(oid, status, found, report)
+
+
+def _finish_without_worktree(
+    repo: Repo, cfg: Config, tk: Ticket, worktree: Path, facts: RunFacts, snap: Path | None
+) -> PostRunResult:
+    """The worktree was removed (or cannot be repaired): record that, commit only a report."""
+    found: list[Violation] = []
+    if snap is not None:
+        found += snapshot.compare_and_restore(repo, snap, None)
+        tk = load_ticket(repo, tk.id, cfg)
+    facts.error = (facts.error + "; " if facts.error else "") + f"the worktree {worktree} was removed or broken"
+    status = "GUARD_REJECTED" if found else "NO_REPORT"
+    report = _compose(tk, None, status, facts, diffstat.DiffStat(), [], found)
+    tk.branch_tip = repo.ref_target(tk.branch_ref)
+    oid = commit_event(
+        repo, tk, event="report", role="executor", round_=tk.round,
+        subject=f"wo {tk.label} report: round {tk.round}: {status}", body="the worktree was lost",
+        files={tk.report_path(cfg): report.encode()},
+        trailers={"Wo-Status": status, "Wo-Executor": facts.executor, "Wo-Exit": facts.exit_code},
+        parent=facts.round_start, author_name=f"wo-git executor ({facts.executor})",
+    )
+    repo.prune_worktrees()
     return PostRunResult(oid, status, found, report)
 
 
