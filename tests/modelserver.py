@@ -69,13 +69,18 @@ Measured facts about aider-chat 0.86.2 (``--edit-format whole``):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
 import re
 import shutil
+import signal
+import socket
+import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -771,3 +776,37 @@ def iter_jsonl(text: str) -> Iterator[dict[str, Any]]:
                 continue
             if isinstance(obj, dict):
                 yield obj
+
+
+@contextlib.contextmanager
+def opencode_serve(binary: str, env: dict[str, str], cwd: Path, log: Path) -> Iterator[str]:
+    """A real ``opencode serve`` on a free 127.0.0.1 port; yields its URL.
+
+    Waits (up to 60 s) for its OpenAPI page to answer; raises ``RuntimeError``
+    with the log's tail if it does not come up. ``opencode serve`` ignores
+    SIGTERM for a long time, so its process group is killed on exit.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(
+            [binary, "serve", "--hostname", "127.0.0.1", "--port", str(port)],
+            cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url + "/doc", timeout=2).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("opencode serve did not come up: " + log.read_text()[-2000:]) from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

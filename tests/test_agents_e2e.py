@@ -15,19 +15,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conftest import git, open_ticket, wo
-from modelserver import MODELS, WORKTREE_RE, ModelServer, Script, _all_text, agent_env, find_agent
+from modelserver import MODELS, WORKTREE_RE, ModelServer, Script, _all_text, agent_env, find_agent, opencode_serve
 
 pytestmark = pytest.mark.agents
 
@@ -394,41 +390,14 @@ def test_six_detached_codex_runs_at_once_and_two_queued(repo: Path, tmp_path: Pa
 # ---------------------------------------------------------- OpenCode server mode
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def opencode_server(tmp_path: Path) -> Iterator[tuple[str, ModelServer, dict[str, str]]]:
     """(url, model server, env): a real ``opencode serve`` on 127.0.0.1 using the model server."""
     need("opencode")
     with ModelServer(Script()) as srv:
         env = make_env(tmp_path, srv, "opencode")
-        port = _free_port()
-        serve_log = tmp_path / "serve.log"
-        with open(serve_log, "wb") as fh:
-            proc = subprocess.Popen(
-                [str(find_agent("opencode")), "serve", "--hostname", "127.0.0.1", "--port", str(port)],
-                cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(url + "/doc", timeout=2).read()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        pytest.fail("opencode serve did not come up: " + serve_log.read_text()[-2000:])
-                    time.sleep(0.2)
+        with opencode_serve(str(find_agent("opencode")), env, tmp_path, tmp_path / "serve.log") as url:
             yield url, srv, env
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)  # it ignores SIGTERM for a long time
-            proc.wait()
 
 
 def test_opencode_server_mode(

@@ -108,7 +108,8 @@ def test_init_writes_files_without_clobbering(repo: Path) -> None:
     assert "wo-git run" in (repo / ".claude" / "skills" / "wo-git" / "SKILL.md").read_text()
     assert "pre-commit" in (repo / ".git" / "hooks" / "pre-commit").read_text()
     # a second init changes nothing
-    snapshot = {p: p.read_bytes() for p in [repo / "AGENTS.md", repo / ".pre-commit-config.yaml", repo / ".wo-git.toml"]}
+    written = [repo / "AGENTS.md", repo / ".pre-commit-config.yaml", repo / ".wo-git.toml"]
+    snapshot = {p: p.read_bytes() for p in written}
     assert wo(repo, "init").code == 0
     assert all(p.read_bytes() == b for p, b in snapshot.items())
     assert git(repo, "status", "--porcelain", "--untracked-files=no").strip().splitlines() == [

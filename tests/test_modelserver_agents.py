@@ -10,18 +10,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from modelserver import MODELS, ModelServer, Script, agent_env, find_agent
+from modelserver import MODELS, ModelServer, Script, agent_env, find_agent, opencode_serve
 from wo_git.executors.opencode_server import attach_hint, run_on_server
 from wo_git.executors.profiles import (
     BUILTIN_PROFILES,
@@ -297,54 +295,22 @@ def test_aider_rate_limit_is_detected(workspace: tuple[Path, Path], tmp_path: Pa
 # ------------------------------------------------------- opencode server mode
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def opencode_serve(tmp_path: Path) -> Iterator[tuple[str, ModelServer, dict[str, str]]]:
+def opencode_serve_fixture(tmp_path: Path) -> Iterator[tuple[str, ModelServer, dict[str, str]]]:
     """(url, model server, env) of a real ``opencode serve`` on 127.0.0.1."""
     need("opencode")
     home = tmp_path / "serve-home"
     home.mkdir()
     with ModelServer(Script()) as srv:
         env = agent_env("opencode", srv.url, home)
-        port = free_port()
-        with open(tmp_path / "serve.log", "wb") as serve_log:
-            proc = subprocess.Popen(
-                ["opencode", "serve", "--hostname", "127.0.0.1", "--port", str(port)],
-                cwd=home,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=serve_log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(url + "/doc", timeout=2).read()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        pytest.fail("opencode serve did not come up: "
-                                    + (tmp_path / "serve.log").read_text()[-2000:])
-                    time.sleep(0.2)
+        with opencode_serve("opencode", env, home, tmp_path / "serve.log") as url:
             yield url, srv, env
-        finally:
-            # opencode serve ignores SIGTERM for a long time: kill the group
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def test_opencode_server_mode_end_to_end(
-    opencode_serve: tuple[str, ModelServer, dict[str, str]], workspace: tuple[Path, Path]
+    opencode_serve_fixture: tuple[str, ModelServer, dict[str, str]], workspace: tuple[Path, Path]
 ) -> None:
-    url, srv, _env = opencode_serve
+    url, srv, _env = opencode_serve_fixture
     wt, _home = workspace
     srv.script = Script(cwd=str(wt), files={"hello.txt": "hello world\n"})
     log = wt.parent / "server-run.jsonl"
@@ -402,9 +368,9 @@ def test_opencode_server_mode_end_to_end(
 
 
 def test_opencode_server_mode_rate_limit_and_timeout(
-    opencode_serve: tuple[str, ModelServer, dict[str, str]], workspace: tuple[Path, Path]
+    opencode_serve_fixture: tuple[str, ModelServer, dict[str, str]], workspace: tuple[Path, Path]
 ) -> None:
-    url, srv, _env = opencode_serve
+    url, srv, _env = opencode_serve_fixture
     wt, _home = workspace
     srv.script = Script(cwd=str(wt), mode="rate_limit")
     with open(wt.parent / "rl.jsonl", "wb") as fh:

@@ -14,7 +14,8 @@ from conftest import git, open_ticket, wo
 def test_open_contract_and_nothing_else_changes(repo: Path) -> None:
     (repo / "src" / "app.py").write_text("dirty = True\n")  # user's uncommitted work
     git(repo, "add", "README.md")
-    before = (git(repo, "status", "--porcelain"), git(repo, "rev-parse", "HEAD"), (repo / ".git" / "index").read_bytes())
+    index = repo / ".git" / "index"
+    before = (git(repo, "status", "--porcelain"), git(repo, "rev-parse", "HEAD"), index.read_bytes())
     r = wo(repo, "open", "contact-form", "--title", "Contact form validation", "--task", "Validate the form.",
            "--criteria", "Invalid email rejected", "--criteria", "Tests pass", "--scope", "src/**", "--json")
     assert r.code == 0, r.err
@@ -25,7 +26,7 @@ def test_open_contract_and_nothing_else_changes(repo: Path) -> None:
         "report_file": "work-orders/0001-contact-form/w02-report.md",
         "base": "main", "commit": data["commit"],  # type: ignore[index]
     }
-    after = (git(repo, "status", "--porcelain"), git(repo, "rev-parse", "HEAD"), (repo / ".git" / "index").read_bytes())
+    after = (git(repo, "status", "--porcelain"), git(repo, "rev-parse", "HEAD"), index.read_bytes())
     assert after == before
     # the branch starts at the base tip with exactly the work file added
     assert git(repo, "rev-parse", "wo/0001-contact-form^").strip() == git(repo, "rev-parse", "main").strip()

@@ -30,7 +30,8 @@ def test_every_change_type_lands_in_one_executor_commit(repo: Path, tmp_path: Pa
         ln -s added.txt link.txt
         printf '\000\001\002binary' > blob.bin
         mkdir -p sub && echo committed > sub/c.txt && git add sub && git commit -qm "executor's own commit"
-        printf "# W02 - Report\n- Status: COMPLETED\n- Files: many\n- What I implemented: all kinds\n" > "$WO_REPORT_FILE"
+        printf "# W02 - Report\n- Status: COMPLETED\n- Files: many\n" > "$WO_REPORT_FILE"
+        printf -- "- What I implemented: all kinds\n" >> "$WO_REPORT_FILE"
         """)
     r = wo(repo, "run", str(t["id"]), "--", exe)
     assert r.code == 0, r.err

@@ -267,7 +267,8 @@ def _compose(
     """The committed report: the executor's text (or a stand-in) plus the generated section."""
     num = f"W{2 * tk.round:02d}"
     if own is None or not own.strip():
-        head = f"# {num} - Report for {tk.slug}\n\n- Status: NO_REPORT\n- Notes/questions: the executor wrote no report."
+        head = (f"# {num} - Report for {tk.slug}\n\n- Status: NO_REPORT\n"
+                "- Notes/questions: the executor wrote no report.")
     else:
         head = own.split(GENERATED_MARK, 1)[0].rstrip()
     lines = [head, "", GENERATED_MARK, "## Run record (wo-git)", ""]

@@ -95,13 +95,10 @@ def _previous_session(tk: tickets.Ticket, executor: str) -> str | None:
     return None
 
 
-def detach(repo: Repo, ticket: int | str, opts: RunOptions) -> Launch:
-    """Start a background supervisor for the run and return at once.
-
-    The supervisor is ``python -m wo_git run ID`` in a new session with its
-    output in ``<common>/wo/logs/NNNN-supervisor.log``. Returns once it holds
-    the run lock, so a ``wait`` right after never misses it.
-    """
+def _resolve(
+    repo: Repo, ticket: int | str, opts: RunOptions
+) -> tuple[Config, tickets.Ticket, dict[str, ExecutorProfile], list[str], Path]:
+    """Check a run can start: the ticket, its config, the profiles to try in order, its worktree."""
     cfg, tk = prepare(repo, ticket)
     profiles = load_profiles(cfg.executors)
     chain = _profile_chain(cfg, tk, opts)
@@ -109,7 +106,17 @@ def detach(repo: Repo, ticket: int | str, opts: RunOptions) -> Launch:
         raise InvalidInput(f"unknown executor {chain[0]!r} (known: {', '.join(sorted(profiles))})")
     if chain[0] == "command" and not opts.argv:
         raise InvalidInput("the command executor needs a program: wo-git run ID -- ARGV...")
-    path = worktrees.ensure(repo, cfg, tk)
+    return cfg, tk, profiles, chain, worktrees.ensure(repo, cfg, tk)
+
+
+def detach(repo: Repo, ticket: int | str, opts: RunOptions) -> Launch:
+    """Start a background supervisor for the run and return at once.
+
+    The supervisor is ``python -m wo_git run ID`` in a new session with its
+    output in ``<common>/wo/logs/NNNN-supervisor.log``. Returns once it holds
+    the run lock, so a ``wait`` right after never misses it.
+    """
+    cfg, tk, _profiles, _chain, path = _resolve(repo, ticket, opts)
     args = [sys.executable, "-m", "wo_git", "run", str(tk.id), "--detached-child"]
     if opts.executor:
         args += ["--executor", opts.executor]
@@ -159,14 +166,7 @@ def run(
     if the program cannot be started at all (after the post-run hook has
     still recorded a report).
     """
-    cfg, tk = prepare(repo, ticket)
-    profiles = load_profiles(cfg.executors)
-    chain = _profile_chain(cfg, tk, opts)
-    if chain[0] not in profiles:
-        raise InvalidInput(f"unknown executor {chain[0]!r} (known: {', '.join(sorted(profiles))})")
-    if chain[0] == "command" and not opts.argv:
-        raise InvalidInput("the command executor needs a program: wo-git run ID -- ARGV...")
-    path = worktrees.ensure(repo, cfg, tk)
+    cfg, tk, profiles, chain, path = _resolve(repo, ticket, opts)
     try:
         with runs.hold_run_lock(repo, tk.id):
             queued = f"{tk.label}: queued: {cfg.max_parallel} runs already going"
