@@ -511,18 +511,23 @@ class Repo:
             out.append(WorktreeInfo(name, str(wt.path), bool(wt.is_prunable)))
         return out
 
-    def add_worktree(self, name: str, path: Path, branch: str) -> None:
+    def add_worktree(self, path: Path, branch: str) -> None:
         """Check out ``branch`` in a new linked worktree at ``path`` (via git itself).
 
         git (not libgit2) does this so the checkout honours the same rules as
         ``git worktree add`` (attributes, sparse settings, ``.git`` file format).
+        The checkout happens at ``PATH.partial`` and is then moved into place,
+        so a crash mid-checkout never leaves a half-filled worktree at ``path``
+        (a leftover ``.partial`` is removed by the next attempt).
         """
         root = self.require_root()
+        partial = path.with_name(path.name + ".partial")
+        if partial.exists():
+            self.remove_worktree(str(partial))
         self.prune_worktrees()
         path.parent.mkdir(parents=True, exist_ok=True)
-        run_git("worktree", "add", "--quiet", str(path), branch, cwd=root)
-        if path.name != name:
-            pass
+        run_git("worktree", "add", "--quiet", str(partial), branch, cwd=root)
+        run_git("worktree", "move", str(partial), str(path), cwd=root)
 
     def remove_worktree(self, path: str) -> None:
         """Remove a linked worktree directory and git's record of it (forced)."""

@@ -56,7 +56,7 @@ def ensure(repo: Repo, cfg: Config, tk: Ticket) -> Path:
         raise BadState(f"{path} exists and is not ticket {tk.label}'s worktree; move it away")
     if path.exists():
         path.rmdir()
-    repo.add_worktree(tk.name, path, tk.branch)
+    repo.add_worktree(path, tk.branch)
     for rel in cfg.copy_files:
         src = root / rel
         if src.is_file():
