@@ -27,7 +27,8 @@ def test_committed_config_adds_patterns_and_allows(repo: Path, tmp_path: Path) -
     status, violations = _status(repo, 1)
     assert status == "GUARD_REJECTED" and any("keys.secret: secrets / *.secret" in v for v in violations)
     open_ticket(repo, "ci")
-    wo(repo, "run", "2", "--", script(tmp_path, "mkdir -p scripts && echo x > scripts/release.sh\n" + REPORT_OK, "b.sh"))
+    release = script(tmp_path, "mkdir -p scripts && echo x > scripts/release.sh\n" + REPORT_OK, "b.sh")
+    wo(repo, "run", "2", "--", release)
     assert _status(repo, 2)[0] == "GUARD_REJECTED"
     open_ticket(repo, "docker")
     r = wo(repo, "run", "3", "--", script(tmp_path, "echo 'FROM scratch' > Dockerfile\n" + REPORT_OK, "c.sh"))
