@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -440,3 +442,38 @@ def test_opencode_server_mode(
     assert time.monotonic() - t0 < 60
     data = show(repo, 1)
     assert data["status"] == "BLOCKED" and data["stopped_by"] == "rate-limit", data
+
+
+def test_kill_9_of_a_server_mode_run_then_doctor_stops_the_server_session(
+    opencode_server: tuple[str, ModelServer, dict[str, str]], repo: Path, tmp_path: Path
+) -> None:
+    url, srv, env = opencode_server
+    commit_config(repo, f'server_url = "{url}"\n')
+    open_ticket(repo, "orphan")
+    srv.script = Script(files={"half.txt": "halfway\n"}, report=False, hang_after_tools=True)
+    r = wo(repo, "run", "1", "--detach", "--json", "--executor", "opencode", "--model", MODELS["opencode"],
+           env=env)
+    assert r.code == 0, r.err
+    launch = r.json()
+    assert isinstance(launch, dict)
+    wt = worktree(repo, 1, "orphan")
+    record = repo / ".git" / "wo" / "runs" / "0001.json"
+    deadline = time.monotonic() + 90
+    while not ((wt / "half.txt").exists() and record.exists()
+               and json.loads(record.read_text()).get("server_session")):
+        assert time.monotonic() < deadline, "the server run did not start"
+        time.sleep(0.2)
+    session = json.loads(record.read_text())["server_session"]
+    os.kill(launch["pid"], signal.SIGKILL)
+
+    def server_status() -> dict[str, dict[str, str]]:
+        req = urllib.request.Request(f"{url}/session/status", headers={"x-opencode-directory": str(wt)})
+        return json.loads(urllib.request.urlopen(req, timeout=10).read() or b"{}")  # type: ignore[no-any-return]
+
+    assert server_status()[session]["type"] != "idle"  # the server goes on without its driver
+    r = wo(repo, "doctor", "--fix", env=env)
+    assert r.code == 0 and f"aborted server session {session}" in r.out, r.out + r.err
+    status = server_status()
+    assert session not in status or status[session].get("type") == "idle", status
+    assert git(repo, "show", "wo/0001-orphan:half.txt") == "halfway\n"
+    assert show(repo, 1)["stopped_by"] == "crash"

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from wo_git import runs, tickets, worktrees
 from wo_git.errors import WoGitError
+from wo_git.executors.opencode_server import abort_session
 from wo_git.git import Repo
 from wo_git.postrun import RunFacts, finish_run
 from wo_git.run import ticket_config
@@ -76,6 +77,12 @@ def _stale_runs(repo: Repo, fix: bool) -> list[Finding]:
         with runs.hold_run_lock(repo, tid):
             if alive and rec.pgid:
                 kill_group(rec.pgid)
+            if rec.server_url and rec.server_session:
+                try:  # the server goes on with the session unless told to stop
+                    abort_session(rec.server_url, rec.server_session, rec.worktree)
+                    f.detail += f"; aborted server session {rec.server_session}"
+                except WoGitError as err:
+                    f.detail += f"; could not abort server session {rec.server_session}: {err}"
             tk = tickets.load(repo, tid)
             cfg = ticket_config(repo, tk)
             tk = tickets.load(repo, tid, cfg)

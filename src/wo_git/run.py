@@ -250,6 +250,8 @@ def _run_locked(
                         t0: float = t0) -> None:
             if server and o.session_id and not hinted:
                 hinted.append(o.session_id)
+                record.server_url, record.server_session = server, o.session_id
+                runs.write_record(repo, record)
                 progress(f"{tk.label}: watch it live: {attach_hint(server, o.session_id, str(path))}")
             if live:
                 live(o, time.monotonic() - t0)

@@ -54,6 +54,9 @@ class RunRecord:
     queued: bool = False
     snapshot: str | None = None
     """folder of the ref/config/hook snapshot taken before the run"""
+    server_url: str | None = None
+    server_session: str | None = None
+    """an OpenCode server session the run drives: doctor aborts it if the supervisor died"""
 
 
 def runs_dir(repo: Repo) -> Path:

@@ -168,6 +168,15 @@ class _EventStream:
         self._http.close()
 
 
+def abort_session(url: str, session: str, directory: str) -> None:
+    """Ask the server to stop a session (``POST /session/:id/abort``).
+
+    For ``doctor``, after the process that drove the session died. Raises
+    :class:`ExecutorFailed` when the server cannot be reached.
+    """
+    _Conn(url, directory).request("POST", f"/session/{urllib.parse.quote(session)}/abort", {})
+
+
 def _session_of(event: dict[str, Any]) -> str | None:
     """The session an event is about (``properties.sessionID``, ``info``, ``part``)."""
     props = event.get("properties")
