@@ -581,10 +581,6 @@ class Repo:
         finally:
             tmp_index.unlink(missing_ok=True)
 
-    def worktree_reset(self, worktree: Path) -> None:
-        """Point a worktree's index at its HEAD, leaving files alone (``git reset -q``)."""
-        run_git("reset", "-q", cwd=worktree, check=False)
-
     def worktree_dirty_paths(self, worktree: Path) -> set[str]:
         """Paths with staged or unstaged changes to tracked files in a worktree."""
         out = run_git("status", "--porcelain=v1", "-z", "--untracked-files=no", cwd=worktree)

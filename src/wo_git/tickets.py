@@ -25,7 +25,6 @@ from wo_git.git import CommitInfo, Repo, format_message
 from wo_git.mailbox import (
     WorkOrder,
     check_slug,
-    parse_report,
     parse_work,
     render_work,
     report_name,
@@ -229,11 +228,6 @@ def list_all(repo: Repo, cfg: Config | None = None) -> list[Ticket]:
     return [load(repo, i, cfg) for i in all_ids(repo)]
 
 
-def history(repo: Repo, ticket: int) -> list[Event]:
-    """The ticket's audit trail, oldest first."""
-    return list(reversed(load(repo, ticket).events))
-
-
 def iter_log(repo: Repo) -> Iterator[tuple[Ticket, Event]]:
     """Every event of every ticket, oldest first by commit time."""
     rows = [(e.commit.time, t.id, n, t, e) for t in list_all(repo) for n, e in enumerate(reversed(t.events))]
@@ -423,8 +417,3 @@ def report_of(repo: Repo, cfg: Config, tk: Ticket, round_: int | None = None) ->
     """The report text of a round as committed, or ``None``."""
     data = repo.read_path(tk.tip, tk.report_path(cfg, round_))
     return data.decode("utf-8", errors="replace") if data is not None else None
-
-
-def status_of_text(text: str | None) -> str:
-    """The status a report text declares (``NO_REPORT`` when absent or unreadable)."""
-    return parse_report(text).status if text else "NO_REPORT"
