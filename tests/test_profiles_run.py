@@ -14,8 +14,8 @@ def _commit_config(repo: Path, text: str) -> None:
 
 
 def test_rate_limit_falls_back_to_the_next_profile(repo: Path, tmp_path: Path) -> None:
-    flaky = script(tmp_path, "echo 'working'\necho 'Error: HTTP 429 Too Many Requests: usage limit reached'\n"
-                   "echo partial > partial.txt\nsleep 300\n", "flaky.sh")
+    flaky = script(tmp_path, "echo partial > partial.txt\necho 'working'\n"
+                   "echo 'Error: HTTP 429 Too Many Requests: usage limit reached'\nsleep 300\n", "flaky.sh")
     steady = script(tmp_path, "echo steady > steady.txt\n"
                     'printf -- "- Status: COMPLETED\\n- Notes/questions: took over\\n" > "$WO_REPORT_FILE"\n',
                     "steady.sh")
@@ -76,3 +76,18 @@ def test_bad_profile_config_is_a_clear_error(repo: Path) -> None:
     open_ticket(repo, "x")
     r = wo(repo, "run", "1", "--executor", "broken")
     assert r.code == 1 and "[executors.broken]" in r.err
+
+
+def test_correction_round_goes_back_to_the_same_executor(repo: Path, tmp_path: Path) -> None:
+    calls = tmp_path / "calls.txt"
+    agent = script(tmp_path, f'echo "call: $1 $2" >> {calls}\necho "session=s-$WO_ROUND"\n'
+                   'printf -- "- Status: COMPLETED\\n" > "$WO_REPORT_FILE"\n', "agent.sh")
+    _commit_config(repo, f'[executors.mine]\nargv = ["{agent}", "fresh"]\n'
+                         f'resume_argv = ["{agent}", "resume", "{{session}}"]\n'
+                         'session_pattern = "session=(?P<id>\\\\S+)"\n')
+    open_ticket(repo, "same")
+    assert wo(repo, "run", "1", "--executor", "mine").code == 0
+    assert wo(repo, "revise", "1", "--task", "again").code == 0
+    r = wo(repo, "run", "1")  # no --executor: the config default (command) would need an ARGV
+    assert r.code == 0, r.err
+    assert [ln for ln in calls.read_text().splitlines() if ln.startswith("call:")][1] == "call: resume s-1"

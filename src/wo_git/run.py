@@ -81,10 +81,15 @@ def prepare(repo: Repo, ticket: int | str) -> tuple[Config, tickets.Ticket]:
 
 
 def _profile_chain(cfg: Config, tk: tickets.Ticket, opts: RunOptions) -> list[str]:
+    """Profiles to try in order: ``-- ARGV`` means ``command``; else ``--executor``, the
+    order's ``executor``, the executor that answered the previous round (a correction
+    round goes back to the same agent and session), the config's default; then ``fallback``."""
     if opts.argv:
         first = "command"
     else:
-        first = opts.executor or (tk.order.executor if tk.order else None) or cfg.executor
+        last = next((e.commit.trailers.get("Wo-Executor") for e in tk.events if e.event == "report"), None)
+        previous = last if last and last != "command" else None
+        first = opts.executor or (tk.order.executor if tk.order else None) or previous or cfg.executor
     return [first] + [p for p in cfg.fallback if p != first]
 
 
