@@ -208,6 +208,10 @@ def _run_locked(
         WO_REPORT_FILE=str(report_file), WO_WORKTREE=str(path), WO_BASE=tk.base,
         WO_REPO=str(repo.require_root()),
     )
+    # the guard's pre-commit hook runs `wo-git`: make sure the executor finds this one
+    bindir = str(Path(sys.executable).parent)
+    if (Path(bindir) / "wo-git").exists() and bindir not in base_env.get("PATH", "").split(os.pathsep):
+        base_env["PATH"] = bindir + os.pathsep + base_env.get("PATH", "")
     for var in ("GIT_CONFIG_NOSYSTEM", "GIT_NO_REPLACE_OBJECTS", "LC_ALL"):
         if var not in os.environ:
             base_env.pop(var, None)
