@@ -109,15 +109,7 @@ def take(repo: Repo, dest: Path, own_refs: set[str], worktree_gitdir: Path | Non
         json.dumps({"refs": refs, "own": sorted(own_refs), "taken": time.time()}, indent=1)
     )
     for name, e in files.items():
-        target = dest / "files" / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if e.kind == "dir":
-            target.mkdir(exist_ok=True)
-        elif e.kind == "link":
-            os.symlink(e.data.decode("utf-8", "surrogateescape"), target)
-        elif e.kind == "file":
-            target.write_bytes(e.data)
-            target.chmod(0o755 if e.executable else 0o644)
+        _write(dest / "files" / name, e)
     (dest / "present.json").write_text(json.dumps(sorted(files)))
     _MEMORY[str(dest.resolve())] = (refs, set(own_refs), files, _digest(refs, set(own_refs), files))
     return dest
