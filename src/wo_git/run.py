@@ -181,6 +181,36 @@ def run(
         raise BadState(f"ticket {tk.label} is already running (`wo-git wait {tk.id}`)") from None
 
 
+LOCAL_GIT_ENV = frozenset(
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_CONFIG GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT "
+    "GIT_OBJECT_DIRECTORY GIT_DIR GIT_WORK_TREE GIT_IMPLICIT_WORK_TREE GIT_GRAFT_FILE GIT_INDEX_FILE "
+    "GIT_NO_REPLACE_OBJECTS GIT_REPLACE_REF_BASE GIT_PREFIX GIT_INTERNAL_SUPER_PREFIX GIT_SHALLOW_FILE "
+    "GIT_COMMON_DIR".split()
+)
+
+
+def executor_env(repo: Repo, tk: tickets.Ticket, path: Path, work_file: Path, report_file: Path) -> dict[str, str]:
+    """The environment every executor gets: the user's, plus ``WO_*``.
+
+    ``WO_TICKET``, ``WO_ROUND``, ``WO_BASE``, and absolute ``WO_WORK_FILE``,
+    ``WO_REPORT_FILE``, ``WO_WORKTREE``, ``WO_REPO`` (DESIGN.md section 7).
+    git's repository-locating variables (``git rev-parse --local-env-vars``:
+    ``GIT_DIR``, ``GIT_INDEX_FILE``, ...) are dropped, so an executor started
+    from inside a git hook still works on its own worktree.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in LOCAL_GIT_ENV}
+    env.update(
+        WO_TICKET=str(tk.id), WO_ROUND=str(tk.round), WO_WORK_FILE=str(work_file),
+        WO_REPORT_FILE=str(report_file), WO_WORKTREE=str(path), WO_BASE=tk.base,
+        WO_REPO=str(repo.require_root()),
+    )
+    # the guard's pre-commit hook runs `wo-git`: make sure the executor finds this one
+    bindir = str(Path(sys.executable).parent)
+    if (Path(bindir) / "wo-git").exists() and bindir not in env.get("PATH", "").split(os.pathsep):
+        env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    return env
+
+
 def _run_locked(
     repo: Repo,
     cfg: Config,
@@ -202,21 +232,7 @@ def _run_locked(
     prompt = prompt_text(str(work_file), str(report_file), str(path))
     prompt_file = runs.runs_dir(repo) / f"{tk.label}.prompt"
     prompt_file.write_text(prompt)
-    base_env = clean_git_env()
-    base_env.update(
-        WO_TICKET=str(tk.id), WO_ROUND=str(tk.round), WO_WORK_FILE=str(work_file),
-        WO_REPORT_FILE=str(report_file), WO_WORKTREE=str(path), WO_BASE=tk.base,
-        WO_REPO=str(repo.require_root()),
-    )
-    # the guard's pre-commit hook runs `wo-git`: make sure the executor finds this one
-    bindir = str(Path(sys.executable).parent)
-    if (Path(bindir) / "wo-git").exists() and bindir not in base_env.get("PATH", "").split(os.pathsep):
-        base_env["PATH"] = bindir + os.pathsep + base_env.get("PATH", "")
-    for var in ("GIT_CONFIG_NOSYSTEM", "GIT_NO_REPLACE_OBJECTS", "LC_ALL"):
-        if var not in os.environ:
-            base_env.pop(var, None)
-        else:
-            base_env[var] = os.environ[var]
+    base_env = executor_env(repo, tk, path, work_file, report_file)
     attempts: list[str] = []
     facts: RunFacts | None = None
     record = runs.new_record(
@@ -293,7 +309,7 @@ def _run_locked(
                 logf.write(f"wo-git: {err}\n".encode())
             facts = RunFacts(exit_code=None, duration=0.0, executor=name, log=str(log),
                              round_start=start_commit, model=model, error=str(err),
-                             reason="executor-missing", attempts=attempts)
+                             reason="executor-missing")
             attempts.append(f"{name}: could not start")
             if attempt < len(chain):
                 continue
@@ -306,9 +322,7 @@ def _run_locked(
         facts = RunFacts(
             exit_code=out.exit_code, duration=out.duration, executor=name, log=str(log),
             round_start=start_commit, model=model, session_id=out.session_id,
-            stopped_by=out.stopped_by, reason=reason, output_bytes=out.output_bytes,
-            attempts=list(attempts) if len(chain) > 1 and attempt > 1 else [],
-            error=out.error,
+            stopped_by=out.stopped_by, reason=reason, output_bytes=out.output_bytes, error=out.error,
         )
         if out.rate_limited and attempt < len(chain) and out.stopped_by in (None, "rate-limit"):
             progress(f"{tk.label}: {name} hit a rate limit; falling back to {chain[attempt]}")
