@@ -383,6 +383,15 @@ class Repo:
         """A blob's size in bytes, read from the object header (the content is not loaded)."""
         return int(self._repo.odb.read_header(pygit2.Oid(hex=oid))[1])
 
+    def entry(self, tree_ish: str, path: str) -> tuple[int, str] | None:
+        """``(mode, oid)`` of the entry at ``path`` in a commit's or tree's tree, or ``None``."""
+        tree = self._repo[tree_ish].peel(pygit2.Tree)
+        try:
+            e = tree[path]
+        except (KeyError, ValueError):
+            return None
+        return int(e.filemode), str(e.id)
+
     def read_path(self, commit: str, path: str) -> bytes | None:
         """The blob at ``path`` in ``commit``'s tree, or ``None`` if absent or not a file."""
         tree = self._repo[commit].peel(pygit2.Tree)

@@ -98,7 +98,7 @@ def guard_round(
                                  f"the work order commit {start[:10]} is no longer an ancestor"))
         else:
             out += check_commits(repo, policy, repo.rev_list(head, start), box)
-    out += check_changes(repo, policy, repo.changes(start, final_tree), "worktree", box)
+    out += check_changes(repo, policy, repo.changes(start, final_tree), "worktree", box, tree=final_tree)
     seen: set[tuple[str, str, str]] = set()
     unique = []
     for v in out:

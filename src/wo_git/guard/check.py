@@ -61,8 +61,13 @@ def check_changes(
     changes: Iterable[Change],
     where: str,
     mailbox: MailboxRule | None = None,
+    tree: str | None = None,
 ) -> list[Violation]:
-    """Every violation in one set of tree changes (one commit against one parent)."""
+    """Every violation in one set of tree changes (one commit against one parent).
+
+    ``tree`` is the new side's tree (or commit): symlink chains are followed
+    through it, so a new link to an existing link to ``.env`` is caught.
+    """
     out: list[Violation] = []
     for ch in changes:
         for path in ch.paths:
@@ -73,7 +78,7 @@ def check_changes(
                 found = [v for v in found if v.rule != "*.pem"]
             out += found
         if ch.new_mode == MODE_LINK and ch.new_oid:
-            out += _symlink_violations(repo, policy, ch.new_path or "", ch.new_oid, where)
+            out += _symlink_violations(repo, policy, ch.new_path or "", ch.new_oid, where, tree)
         if MODE_GITLINK in (ch.old_mode, ch.new_mode):
             out.append(Violation(ch.new_path or ch.old_path or "", "control", "submodule (gitlink)", where,
                                  f"{mode_kind(ch.old_mode)} -> {mode_kind(ch.new_mode)}"))
@@ -120,12 +125,38 @@ def _describe(ch: Change, path: str) -> str:
     return "modified"
 
 
-def _symlink_violations(repo: Repo, policy: Policy, path: str, oid: str, where: str) -> list[Violation]:
-    """A symlink is protected when its target is, or when it leaves the worktree."""
-    target = repo.read_blob(oid).decode("utf-8", errors="replace")
+MAX_LINK_HOPS = 40  # Linux's own limit on symlinks followed in one lookup (MAXSYMLINKS)
+
+
+def _symlink_violations(
+    repo: Repo, policy: Policy, path: str, oid: str, where: str, tree: str | None = None
+) -> list[Violation]:
+    """A symlink is protected when its target is, or when it leaves the worktree.
+
+    With ``tree``, a target that is itself a symlink in that tree is followed
+    (up to :data:`MAX_LINK_HOPS`), and every hop is checked.
+    """
+    found: list[Violation] = []
+    link, link_oid, seen = path, oid, set()
+    for _ in range(MAX_LINK_HOPS):
+        target = repo.read_blob(link_oid).decode("utf-8", errors="replace")
+        found += _one_link(policy, path, link, target, where)
+        if found or tree is None:
+            return found
+        joined = posixpath.normpath(posixpath.join(posixpath.dirname(link), target.replace("\\", "/")))
+        nxt = repo.entry(tree, joined)
+        if nxt is None or nxt[0] != MODE_LINK or joined in seen:
+            return found
+        seen.add(joined)
+        link, link_oid = joined, nxt[1]
+    return [Violation(path, "secrets", "symlink chain too long", where, f"more than {MAX_LINK_HOPS} links")]
+
+
+def _one_link(policy: Policy, path: str, link: str, target: str, where: str) -> list[Violation]:
+    """Violations of one hop ``link -> target``, reported against the new link at ``path``."""
     if target.startswith("/") or target.startswith("\\"):
         return [Violation(path, "secrets", "symlink to an absolute path", where, f"-> {target}")]
-    joined = posixpath.normpath(posixpath.join(posixpath.dirname(path), target.replace("\\", "/")))
+    joined = posixpath.normpath(posixpath.join(posixpath.dirname(link), target.replace("\\", "/")))
     if joined == ".." or joined.startswith("../"):
         return [Violation(path, "secrets", "symlink out of the worktree", where, f"-> {target}")]
     # the target itself, else a folder whose contents are protected (``docs/ci -> ../.github/workflows``)
@@ -231,7 +262,7 @@ def check_commits(
         parents: Sequence[str | None] = info.parents or (None,)
         allowed = (exempt or {}).get(oid, set())
         for parent in parents:
-            found = check_changes(repo, policy, repo.changes(parent, oid), oid, mailbox)
+            found = check_changes(repo, policy, repo.changes(parent, oid), oid, mailbox, tree=oid)
             out += [v for v in found if normalize_path(v.path) not in allowed or v.category == "secrets"]
         out += check_message(info.message, oid)
     return _dedupe(out)

@@ -61,7 +61,7 @@ def staged(repo: Repo, cwd: Path, hook: bool = False) -> list[Violation]:
         branch = repo.head_branch()
         cfg = load_config(repo, branch) if branch and repo.branch_exists(branch) else Config()
         policy, box = Policy.build(cfg.guard, mailbox=cfg.mailbox), None
-    found = check_changes(repo, policy, repo.changes(head or None, tree), "index", box)
+    found = check_changes(repo, policy, repo.changes(head or None, tree), "index", box, tree=tree)
     if hook and tk is None:
         found = [v for v in found if v.category == "secrets"]
     return found
