@@ -106,3 +106,14 @@ def test_open_from_other_base(repo: Path) -> None:
     assert data["base"] == "develop"
     r = wo(repo, "open", "y", "--title", "T", "--task", "x")
     assert r.code == 1 and "detached" in r.err
+
+
+def test_empty_and_bare_repositories_get_clear_errors(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    git(tmp_path, "init", "-q", "-b", "main", str(empty))
+    r = wo(empty, "open", "x", "--title", "T", "--task", "t")
+    assert r.code == 1 and "no commits yet" in r.err
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    r = wo(bare, "open", "x", "--title", "T", "--task", "t")
+    assert r.code == 1 and "bare repository" in r.err

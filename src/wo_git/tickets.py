@@ -316,7 +316,10 @@ def open_ticket(repo: Repo, cfg: Config, req: OpenRequest) -> Ticket:
     if not req.task.strip():
         raise InvalidInput("the task is empty: pass --task TEXT, --task-file FILE, or text on stdin")
     base = req.base or default_base(repo, cfg)
+    repo.require_root()
     base_tip = repo.ref_target(f"refs/heads/{base}")
+    if base_tip is None and not repo.list_refs("refs/heads/"):
+        raise InvalidInput("this repository has no commits yet: commit something on a branch first")
     if base_tip is None:
         raise InvalidInput(f"base branch {base!r} does not exist (create it or pass --base)")
     if any(a.strip() == "" for a in req.allow):
