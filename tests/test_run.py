@@ -171,6 +171,7 @@ def test_list_and_diff(repo: Path, tmp_path: Path) -> None:
     assert "+changed" in d and "src/app.py" in d
     assert "src/app.py" in wo(repo, "diff", "2", "--stat").out
     assert "0001  open" in wo(repo, "list").out
+    assert wo(repo, "status").out == wo(repo, "list").out  # `status` is `list`
 
 
 def test_live_status_line_on_a_terminal(repo: Path, tmp_path: Path) -> None:
