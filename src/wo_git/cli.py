@@ -21,9 +21,16 @@ import click
 
 from wo_git import doctor as doctor_mod
 from wo_git import errors, packet, runs, tickets
+from wo_git import run as run_mod
 from wo_git.config import load_config
 from wo_git.git import Repo, run_git
+from wo_git.guard import ondemand
+from wo_git.init import init as do_init
+from wo_git.review import review as do_review
+from wo_git.run import ticket_config
 from wo_git.supervise import Outcome, is_tty, status_line
+from wo_git.verdict import accept as do_accept
+from wo_git.verdict import reject as do_reject
 
 JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts and agents.")
 
@@ -68,8 +75,6 @@ def cli() -> None:
 @click.option("--no-hook", is_flag=True, help="Do not run `pre-commit install`.")
 def init(no_hook: bool) -> None:
     """Write .wo-git.toml, AGENTS.md rules, the architect skill, and the guard hook."""
-    from wo_git.init import init as do_init
-
     for line in do_init(_repo(), install_hook=not no_hook):
         click.echo(line)
 
@@ -150,8 +155,6 @@ def run(ticket: str, argv: tuple[str, ...], executor: str | None, model: str | N
 
     With `-- ARGV...` the executor is that command (the `command` profile).
     """
-    from wo_git import run as run_mod
-
     repo = _repo()
     opts = run_mod.RunOptions(argv=list(argv), executor=executor, model=model, timeout=timeout,
                               idle_timeout=idle_timeout, new_session=new_session, session=session)
@@ -207,8 +210,6 @@ def wait(tickets_: tuple[str, ...], timeout: float | None, as_json: bool) -> Non
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
         if not runs.wait_unlocked(repo, tk.id, left):
             raise errors.ExecutorFailed(f"timed out waiting for {tk.label}")
-        from wo_git.run import ticket_config
-
         cfg = ticket_config(repo, tk)
         tk = tickets.load(repo, tk.id, cfg)
         if tk.state == "open":
@@ -244,8 +245,6 @@ cli.add_command(list_, "status")
 @JSON
 def show(ticket: str, round_: int | None, full: bool, as_json: bool) -> None:
     """The review packet: order, report, diffstat, exit code, guard verdict."""
-    from wo_git.run import ticket_config
-
     repo = _repo()
     tk = tickets.load(repo, ticket)
     cfg = ticket_config(repo, tk)
@@ -346,8 +345,6 @@ def revise(ticket: str, task: str | None, task_file: str | None, criteria: tuple
            scope: tuple[str, ...], allow: tuple[str, ...], executor: str | None, model: str | None,
            as_json: bool) -> None:
     """A correction order: the next round on the same branch and worktree."""
-    from wo_git.run import ticket_config
-
     repo = _repo()
     tk = tickets.load(repo, ticket)
     cfg = ticket_config(repo, tk)
@@ -373,8 +370,6 @@ def revise(ticket: str, task: str | None, task_file: str | None, criteria: tuple
 def review(ticket: str, presence: int | None, correctness: int | None, completeness: int | None,
            quality: int | None, verdict: str | None, notes: str, as_json: bool) -> None:
     """Commit a reviewer verdict with rubric scores on the ticket."""
-    from wo_git.review import review as do_review
-
     repo = _repo()
     scores = {"presence": presence, "correctness": correctness, "completeness": completeness, "quality": quality}
     oid, path = do_review(repo, ticket, scores=scores, verdict=verdict, notes=notes)
@@ -389,8 +384,6 @@ def review(ticket: str, presence: int | None, correctness: int | None, completen
 @JSON
 def accept(ticket: str, force: bool, squash: bool, message: str | None, as_json: bool) -> None:
     """Re-check with the guard and merge the ticket into its base."""
-    from wo_git.verdict import accept as do_accept
-
     r = do_accept(_repo(), ticket, force=force, squash=squash, message=message)
     _emit(as_json, {"id": r.ticket, "base": r.base, "merge": r.merge, "verdict": r.verdict, "squash": r.squash,
                     "forced": r.forced, "updated_worktrees": r.updated_worktrees, "leftovers": r.leftovers},
@@ -404,8 +397,6 @@ def accept(ticket: str, force: bool, squash: bool, message: str | None, as_json:
 @JSON
 def reject(ticket: str, reason: str, as_json: bool) -> None:
     """Close a ticket without merging; the record keeps its history."""
-    from wo_git.verdict import reject as do_reject
-
     oid, leftovers = do_reject(_repo(), ticket, reason=reason)
     tid = tickets.parse_id(ticket)
     _emit(as_json, {"id": tid, "verdict": oid, "leftovers": leftovers},
@@ -423,8 +414,6 @@ def abort(ticket: str, as_json: bool) -> None:
         raise errors.BadState(f"ticket {tk.label} is not running")
     runs.abort_path(repo, tk.id).write_text(str(os.getpid()))
     runs.wait_unlocked(repo, tk.id)
-    from wo_git.run import ticket_config
-
     cfg = ticket_config(repo, tk)
     tk = tickets.load(repo, tk.id, cfg)
     p = packet.build(repo, cfg, tk)
@@ -439,8 +428,6 @@ def abort(ticket: str, as_json: bool) -> None:
 @JSON
 def guard(staged: bool, hook: bool, range_: str | None, ticket_id: str | None, as_json: bool) -> None:
     """Run the guard on demand. Exit 3 when it finds violations."""
-    from wo_git.guard import ondemand
-
     repo = _repo()
     if range_ and ticket_id:
         raise click.UsageError("give one of --range and --ticket")
