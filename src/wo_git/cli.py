@@ -20,13 +20,14 @@ from typing import Any
 import click
 
 from wo_git import doctor as doctor_mod
-from wo_git import errors, packet, runs, tickets
+from wo_git import errors, packet, tickets
 from wo_git import run as run_mod
 from wo_git.config import load_config
-from wo_git.git import Repo, run_git
+from wo_git.git import Repo
 from wo_git.guard import ondemand
 from wo_git.init import init as do_init
 from wo_git.review import review as do_review
+from wo_git.review import ticket_diff
 from wo_git.run import ticket_config
 from wo_git.supervise import Outcome, is_tty, status_line
 from wo_git.verdict import accept as do_accept
@@ -67,7 +68,8 @@ def cli() -> None:
     """Git-native work orders between an architect and a coding-agent executor.
 
     Exit codes: 0 success, 1 error, 2 usage, 3 guard rejection, 4 merge
-    conflict, 5 executor failure, 6 stale ref (retry), 130 interrupted.
+    conflict, 5 executor failure, 6 stale ref (retry), 7 timed out, still
+    running (wait again), 130 interrupted.
     """
 
 
@@ -190,38 +192,30 @@ def _exit_for_status(statuses: list[str | None]) -> None:
 
 @cli.command()
 @click.argument("tickets_", metavar="ID...", nargs=-1, required=True)
-@click.option("--timeout", type=float, help="Give up after this many seconds (exit 5).")
+@click.option("--timeout", type=float, help="Give up after this many seconds: exit 7, still running (wait again).")
+@click.option("--any", "any_", is_flag=True, help="Return as soon as any one of the tickets has its report.")
 @JSON
-def wait(tickets_: tuple[str, ...], timeout: float | None, as_json: bool) -> None:
+def wait(tickets_: tuple[str, ...], timeout: float | None, any_: bool, as_json: bool) -> None:
     """Block until each ticket has a report, then print each brief packet.
 
     Uses no CPU while waiting. Exit 0 if all are COMPLETED, 3 if any was
-    guard-rejected, 5 otherwise.
+    guard-rejected, 5 otherwise; 7 if --timeout ran out first (the tickets
+    still running are listed; `--json` prints {"timed_out", "reported",
+    "pending"} then, else a list of packets).
     """
-    repo = _repo()
-    deadline = None if timeout is None else time.monotonic() + timeout
-    out, statuses = [], []
-    for t in tickets_:
-        tk = tickets.load(repo, t)
-        if tk.state == "open" and not runs.is_running(repo, tk.id):
-            if runs.read_record(repo, tk.id) is not None:
-                raise errors.BadState(f"ticket {tk.label}'s run stopped without reporting: `wo-git doctor --fix`")
-            raise errors.BadState(f"ticket {tk.label} is not running and has no report: `wo-git run {tk.id}`")
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
-        if not runs.wait_unlocked(repo, tk.id, left):
-            raise errors.ExecutorFailed(f"timed out waiting for {tk.label}")
-        cfg = ticket_config(repo, tk)
-        tk = tickets.load(repo, tk.id, cfg)
-        if tk.state == "open":
-            raise errors.BadState(f"ticket {tk.label}'s run stopped without reporting: `wo-git doctor --fix`")
-        p = packet.build(repo, cfg, tk)
-        statuses.append(tk.status)
-        out.append(p)
-        if not as_json:
-            click.echo(packet.render(p, brief=True) + "\n")
+    res = packet.wait_for(_repo(), tickets_, timeout=timeout, any_=any_)
     if as_json:
-        click.echo(json.dumps([p.to_json() for p in out], indent=2, default=str))
-    _exit_for_status(statuses)
+        data: Any = res.to_json() if res.timed_out else [p.to_json() for p in res.reported]
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        for p in res.reported:
+            click.echo(packet.render(p, brief=True) + "\n")
+        if res.timed_out:
+            ids = " ".join(str(t.id) for t in res.pending)
+            click.echo(f"timed out after {timeout:g} s; still running: {ids}\n  wait again: wo-git wait {ids}")
+    if res.timed_out:
+        sys.exit(errors.EXIT_TIMEOUT)
+    _exit_for_status(res.statuses)
 
 
 @cli.command("list")
@@ -258,19 +252,21 @@ def show(ticket: str, round_: int | None, full: bool, as_json: bool) -> None:
     _emit(as_json, p.to_json(), lambda: packet.render(p))
 
 
-@cli.command()
+@cli.command(context_settings={"ignore_unknown_options": False})
 @click.argument("ticket")
+@click.argument("pathspecs", nargs=-1)
 @click.option("--stat", is_flag=True, help="Only the diffstat.")
-def diff(ticket: str, stat: bool) -> None:
-    """The ticket's diff against its base (git diff BASE...BRANCH)."""
-    repo = _repo()
-    tk = tickets.load(repo, ticket)
-    base = repo.ref_target(f"refs/heads/{tk.base}")
-    tip = tk.branch_tip or tk.tip
-    mb = repo.merge_base(base, tip) if base else None
-    args = ["diff", "--no-ext-diff", "--no-textconv", "-M"] + (["--stat"] if stat else [])
-    out = run_git(*args, mb or tk.events[-1].commit.parents[0], tip, cwd=repo.require_root())
-    sys.stdout.buffer.write(out.stdout)
+@click.option("--round", "round_", type=int, help="Only round N: its report commit against its work-order commit.")
+@click.option("--mailbox", is_flag=True, help="Include the ticket's mailbox folder (work files, reports).")
+def diff(ticket: str, pathspecs: tuple[str, ...], stat: bool, round_: int | None, mailbox: bool) -> None:
+    """The ticket's diff for review: `wo-git diff 7 -- src/`.
+
+    Against its base (git diff BASE...BRANCH); after accept, what was merged.
+    The ticket's mailbox folder is left out unless --mailbox.
+    """
+    out = ticket_diff(_repo(), ticket, round_=round_, mailbox=mailbox, pathspecs=pathspecs, stat=stat,
+                      cwd=Path(os.getcwd()))
+    sys.stdout.buffer.write(out)
 
 
 @cli.command()
@@ -278,56 +274,24 @@ def diff(ticket: str, stat: bool) -> None:
 @JSON
 def log(ticket: str | None, as_json: bool) -> None:
     """The audit trail from commit trailers (one ticket, or all)."""
-    repo = _repo()
-    if ticket is not None:
-        tk = tickets.load(repo, ticket)
-        pairs = [(tk, e) for e in reversed(tk.events)]
-    else:
-        pairs = list(tickets.iter_log(repo))
-    data = [{"ticket": t.id, "commit": e.commit.id, "time": e.commit.time, "event": e.event,
-             "round": e.round, "role": e.role, "status": e.status, "subject": e.commit.subject,
-             "trailers": dict(e.commit.trailers)} for t, e in pairs]
-    rows = [f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(e.commit.time))}  {t.label}  r{e.round}  "
-            f"{e.event:<7} {e.role:<9} {e.status or '':<14} {e.commit.id[:10]}  {e.commit.subject}"
-            for t, e in pairs]
+    data = tickets.audit_log(_repo(), ticket)
+    rows = [f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(int(str(e['time']))))}  {int(str(e['ticket'])):04d}  "
+            f"r{e['round']}  {e['event']!s:<7} {e['role']!s:<9} {e['status'] or ''!s:<14} {str(e['commit'])[:10]}  "
+            f"{e['subject']}" for e in data]
     _emit(as_json, data, "\n".join(rows) if rows else "no events")
 
 
 @cli.command()
 @click.argument("ticket")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing while the run goes on.")
-@click.option("--round", "round_", type=int)
-def logs(ticket: str, follow: bool, round_: int | None) -> None:
+@click.option("--round", "round_", type=int, help="This round's output (default: the latest).")
+@click.option("--tail", type=click.IntRange(min=0), help="Only the last N lines.")
+def logs(ticket: str, follow: bool, round_: int | None, tail: int | None) -> None:
     """The executor's output for the ticket's latest (or given) round."""
-    repo = _repo()
-    tk = tickets.load(repo, ticket)
-    r = round_ or tk.round
-    files = sorted(runs.logs_dir(repo).glob(f"{tk.label}-r{r}-a*.log"), key=lambda p: p.stat().st_mtime)
-    if not files and not follow:
-        raise errors.InvalidInput(f"no log for {tk.label} round {r} (has it run?)")
     out = sys.stdout.buffer
-    for f in files[:-1]:
-        out.write(f.read_bytes())
-    pos = 0
-    current = files[-1] if files else None
-    while True:
-        if current is None:
-            latest = sorted(runs.logs_dir(repo).glob(f"{tk.label}-r{r}-a*.log"))
-            current = latest[-1] if latest else None
-        if current is not None:
-            with open(current, "rb") as fh:
-                fh.seek(pos)
-                chunk = fh.read()
-                pos += len(chunk)
-                out.write(chunk)
-                out.flush()
-        if not follow or not runs.is_running(repo, tk.id):
-            if follow and current is not None:
-                with open(current, "rb") as fh:
-                    fh.seek(pos)
-                    out.write(fh.read())
-            break
-        time.sleep(0.25)
+    for chunk in packet.log_chunks(_repo(), ticket, round_, follow=follow, tail=None if follow else tail):
+        out.write(chunk)
+        out.flush()
 
 
 @cli.command()
@@ -409,14 +373,8 @@ def reject(ticket: str, reason: str, as_json: bool) -> None:
 def abort(ticket: str, as_json: bool) -> None:
     """Stop a running executor; its work so far is committed and reported."""
     repo = _repo()
-    tk = tickets.load(repo, ticket)
-    if not runs.is_running(repo, tk.id):
-        raise errors.BadState(f"ticket {tk.label} is not running")
-    runs.abort_path(repo, tk.id).write_text(str(os.getpid()))
-    runs.wait_unlocked(repo, tk.id)
-    cfg = ticket_config(repo, tk)
-    tk = tickets.load(repo, tk.id, cfg)
-    p = packet.build(repo, cfg, tk)
+    tk = run_mod.abort(repo, ticket)
+    p = packet.build(repo, ticket_config(repo, tk), tk)
     _emit(as_json, p.to_json(), lambda: packet.render(p, brief=True))
 
 

@@ -12,6 +12,7 @@ The codes are a public contract (README, "Exit codes"):
 4     merge conflict
 5     executor failure (could not start, failed, timed out)
 6     stale ref: someone else moved a ref first (retry)
+7     timed out, still running: wait again (``wait --timeout``)
 130   interrupted
 ====  ==================================================
 """
@@ -25,6 +26,7 @@ EXIT_GUARD = 3
 EXIT_CONFLICT = 4
 EXIT_EXECUTOR = 5
 EXIT_STALE = 6
+EXIT_TIMEOUT = 7
 EXIT_INTERRUPTED = 130
 
 

@@ -9,11 +9,13 @@ and checks. The full diff is ``wo-git diff``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from wo_git import diffstat, tickets
+from wo_git import diffstat, runs, tickets
 from wo_git.config import Config
+from wo_git.errors import BadState, InvalidInput, WoGitError
 from wo_git.git import Repo
 from wo_git.mailbox import GENERATED_MARK, criteria_of, parse_report, parse_work, task_of
 
@@ -140,3 +142,235 @@ def render(p: Packet, brief: bool = False) -> str:
     if checks:
         lines.append(f"Checks: {checks}")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ wait
+
+
+@dataclass
+class WaitResult:
+    """What :func:`wait_for` found: the reported tickets' packets, the tickets still running.
+
+    ``timed_out`` is true when the time ran out first (exit code 7 in the
+    CLI: wait again); ``pending`` are those tickets, still running.
+    """
+
+    reported: list[Packet]
+    pending: list[tickets.Ticket]
+    timed_out: bool
+
+    @property
+    def statuses(self) -> list[str | None]:
+        """The report status of each reported ticket, in the order asked."""
+        return [p.ticket.status for p in self.reported]
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"timed_out": bool, "reported": [packet...], "pending": [ticket...]}`` (``--json`` names)."""
+        return {"timed_out": self.timed_out, "reported": [p.to_json() for p in self.reported],
+                "pending": [t.to_json() for t in self.pending]}
+
+
+@dataclass
+class WaitProgress:
+    """One progress note while :func:`wait_for` blocks: a ticket still running.
+
+    ``elapsed`` is seconds since this wait began; ``run_seconds`` since the
+    run began (from its run record); ``last_tool`` is the executor's latest
+    tool call as read from its log (``None`` before the first).
+    """
+
+    ticket: int
+    elapsed: float
+    run_seconds: float | None
+    last_tool: str | None
+
+    def message(self) -> str:
+        """One line: ``0007 running 1m05s, last tool: edit src/app.py``."""
+        secs = int(self.run_seconds if self.run_seconds is not None else self.elapsed)
+        tool = f", last tool: {self.last_tool}" if self.last_tool else ""
+        return f"{self.ticket:04d} running {secs // 60}m{secs % 60:02d}s{tool}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The same fields as a dict."""
+        return {"id": self.ticket, "elapsed": round(self.elapsed, 1),
+                "run_seconds": None if self.run_seconds is None else round(self.run_seconds, 1),
+                "last_tool": self.last_tool}
+
+
+def _waitable(repo: Repo, ticket: int | str) -> tickets.Ticket:
+    tk = tickets.load(repo, ticket)
+    if tk.state == "open" and not runs.is_running(repo, tk.id):
+        if runs.read_record(repo, tk.id) is not None:
+            raise BadState(f"ticket {tk.label}'s run stopped without reporting: `wo-git doctor --fix`")
+        raise BadState(f"ticket {tk.label} is not running and has no report: `wo-git run {tk.id}`")
+    return tk
+
+
+def _reported(repo: Repo, tk: tickets.Ticket) -> Packet:
+    from wo_git.run import ticket_config
+
+    cfg = ticket_config(repo, tk)
+    tk = tickets.load(repo, tk.id, cfg)
+    if tk.state == "open":
+        raise BadState(f"ticket {tk.label}'s run stopped without reporting: `wo-git doctor --fix`")
+    return build(repo, cfg, tk)
+
+
+def latest_tool(repo: Repo, ticket: int) -> tuple[str | None, float | None]:
+    """The running executor's latest tool call and the run's age in seconds, from its run record and log.
+
+    Reads at most the last 256 KiB of the log and parses its lines with the
+    run's executor profile (:func:`wo_git.executors.profiles.parse_line`).
+    ``(None, None)`` when no run is recorded.
+    """
+    import time
+
+    from wo_git.config import load_config
+    from wo_git.executors.profiles import load_profiles, parse_line
+
+    rec = runs.read_record(repo, ticket)
+    if rec is None:
+        return None, None
+    age = max(0.0, time.time() - rec.started)
+    try:
+        with open(rec.log, "rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - 256 * 1024))
+            tail = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return None, age
+    try:
+        tk = tickets.load(repo, ticket)
+        profiles = load_profiles(load_config(repo, tk.base if repo.branch_exists(tk.base) else None).executors)
+    except WoGitError:
+        return None, age
+    profile = profiles.get(rec.executor)
+    if profile is None:
+        return None, age
+    tool = None
+    for line in tail.splitlines():
+        ev = parse_line(profile, line)
+        if ev.tool:
+            tool = ev.tool
+    return tool, age
+
+
+def wait_for(
+    repo: Repo,
+    ids: Sequence[int | str],
+    timeout: float | None = None,
+    any_: bool = False,
+    on_progress: Callable[[WaitProgress], None] | None = None,
+    progress_every: float = 10.0,
+) -> WaitResult:
+    """Block until every ticket in ``ids`` (or, with ``any_``, the first) has its report.
+
+    Waiting is the kernel's: one blocking ``flock`` per ticket on its run lock
+    (:func:`wo_git.runs.released`), no polling loop; this thread sleeps on a
+    condition until a lock is released, ``timeout`` seconds pass, or (with
+    ``on_progress``) every ``progress_every`` seconds to report each running
+    ticket (:class:`WaitProgress`). Safe to call from any thread.
+
+    Returns a :class:`WaitResult`: packets of the reported tickets in the
+    order given, and when the time runs out first, ``timed_out`` and the
+    tickets still running. Raises :class:`~wo_git.errors.TicketNotFound`,
+    :class:`~wo_git.errors.InvalidInput` (bad id, none given) and
+    :class:`~wo_git.errors.BadState` (a ticket neither running nor reported,
+    or whose run stopped without reporting: ``wo-git doctor --fix``).
+    """
+    import time
+
+    if not ids:
+        raise InvalidInput("name at least one ticket: wo-git wait ID...")
+    if timeout is not None and timeout < 0:
+        raise InvalidInput(f"--timeout must be 0 or more seconds, not {timeout}")
+    order: list[int] = []
+    for t in ids:
+        tid = tickets.parse_id(t)
+        if tid not in order:
+            order.append(tid)
+    loaded = {tid: _waitable(repo, tid) for tid in order}
+    events = {tid: runs.released(repo, tid) for tid in order}
+    start = time.monotonic()
+    deadline = None if timeout is None else start + timeout
+    next_note = start + progress_every
+    while True:
+        with runs.changed:
+            while True:
+                done = [t for t in order if events[t].is_set()]
+                if done and (any_ or len(done) == len(order)):
+                    break
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    break
+                if on_progress is not None and now >= next_note:
+                    break
+                limits = [x for x in (deadline, next_note if on_progress else None) if x is not None]
+                runs.changed.wait(None if not limits else max(0.0, min(limits) - now))
+        now = time.monotonic()
+        finished = done and (any_ or len(done) == len(order))
+        if finished or (deadline is not None and now >= deadline):
+            break
+        if on_progress is not None:
+            next_note = now + progress_every
+            for t in order:
+                if not events[t].is_set():
+                    tool, age = latest_tool(repo, t)
+                    on_progress(WaitProgress(t, now - start, age, tool))
+    reported = [_reported(repo, loaded[t]) for t in order if events[t].is_set()]
+    pending = [tickets.load(repo, t) for t in order if not events[t].is_set()]
+    return WaitResult(reported, pending, timed_out=not finished)
+
+
+# ------------------------------------------------------------------ logs
+
+
+def log_chunks(repo: Repo, ticket: int | str, round_: int | None = None, follow: bool = False,
+               tail: int | None = None) -> Iterator[bytes]:
+    """The executor's raw output for a round (default: the latest), as chunks of bytes.
+
+    Every attempt's log in order (a fallback executor's is a new attempt).
+    ``follow`` keeps yielding while the run goes on (checking every 0.25 s,
+    as ``tail -f`` does) and ends when its run lock is free. ``tail`` keeps
+    only the last ``tail`` lines (not with ``follow``). Raises
+    :class:`~wo_git.errors.InvalidInput` when the round has no log and
+    ``follow`` is not set, or the round does not exist.
+    """
+    import time
+
+    tk = tickets.load(repo, ticket)
+    r = round_ or tk.round
+    if not 1 <= r <= tk.round:
+        raise InvalidInput(f"ticket {tk.label} has rounds 1..{tk.round}")
+    files = runs.log_files(repo, tk.id, r)
+    if not files and not follow:
+        raise InvalidInput(f"no log for {tk.label} round {r} (has it run? `wo-git run {tk.id}`)")
+    if tail is not None and not follow:
+        data = b"".join(f.read_bytes() for f in files)
+        yield b"".join(data.splitlines(keepends=True)[-tail:]) if tail > 0 else b""
+        return
+    for f in files[:-1]:
+        yield f.read_bytes()
+    pos = 0
+    current = files[-1] if files else None
+    while True:
+        if current is None:
+            latest = runs.log_files(repo, tk.id, r)
+            current = latest[-1] if latest else None
+        if current is not None:
+            with open(current, "rb") as fh:
+                fh.seek(pos)
+                chunk = fh.read()
+            pos += len(chunk)
+            if chunk:
+                yield chunk
+        if not follow or not runs.is_running(repo, tk.id):
+            if follow and current is not None:
+                with open(current, "rb") as fh:
+                    fh.seek(pos)
+                    rest = fh.read()
+                if rest:
+                    yield rest
+            return
+        time.sleep(0.25)

@@ -7,11 +7,12 @@ the round's report, and the scores are also trailers (``Wo-Score-*``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from wo_git import tickets
-from wo_git.errors import BadState
-from wo_git.git import Repo
+from wo_git.errors import BadState, InvalidInput
+from wo_git.git import Repo, run_git
 from wo_git.run import ticket_config
 from wo_git.types import CommitId
 
@@ -44,3 +45,77 @@ def review(
         move_branch=tk.branch_tip is not None,
     )
     return oid, path
+
+
+def merge_commit(repo: Repo, tk: tickets.Ticket, limit: int = 10_000) -> CommitId | None:
+    """The commit that merged an accepted ticket into its base (``Wo-Event: merge``), or ``None``.
+
+    Searched on the base branch's first-parent line, newest first, at most
+    ``limit`` commits deep.
+    """
+    base_tip = repo.ref_target(f"refs/heads/{tk.base}")
+    if base_tip is None:
+        return None
+    for info in repo.first_parent_chain(base_tip, limit):
+        t = info.trailers
+        if t.get("Wo-Event") == "merge" and t.get("Wo-Ticket") == tk.label:
+            return info.id
+    return None
+
+
+def diff_range(repo: Repo, tk: tickets.Ticket, round_: int | None = None) -> tuple[CommitId, CommitId]:
+    """The two commits ``wo-git diff`` compares for a ticket (old, new).
+
+    - ``round_``: that round's work-order commit against its report commit;
+    - accepted: the merge commit's first parent against the merge (or the
+      squash commit), i.e. what was merged;
+    - otherwise: the merge base of the base branch and the ticket against
+      the ticket's tip (``git diff BASE...BRANCH``).
+
+    Raises :class:`InvalidInput` for a round that does not exist and
+    :class:`BadState` for a round without a report yet.
+    """
+    if round_ is not None:
+        if not 1 <= round_ <= tk.round:
+            raise InvalidInput(f"ticket {tk.label} has rounds 1..{tk.round}: `wo-git diff {tk.id} --round N`")
+        start = next((e.commit.id for e in tk.events if e.event in ("open", "revise") and e.round == round_), None)
+        end = next((e.commit.id for e in tk.events if e.event == "report" and e.round == round_), None)
+        if start is None or end is None:
+            raise BadState(f"ticket {tk.label} round {round_} has no report yet (`wo-git wait {tk.id}`)")
+        return start, end
+    if tk.state == "accepted":
+        merge = merge_commit(repo, tk)
+        if merge is not None:
+            return repo.commit_info(merge).parents[0], merge
+    tip = tk.branch_tip or tk.tip
+    base = repo.ref_target(f"refs/heads/{tk.base}")
+    mb = repo.merge_base(base, tip) if base else None
+    return mb or tk.events[-1].commit.parents[0], tip
+
+
+def ticket_diff(
+    repo: Repo,
+    ticket: int | str,
+    round_: int | None = None,
+    mailbox: bool = False,
+    pathspecs: Sequence[str] = (),
+    stat: bool = False,
+    cwd: Path | None = None,
+) -> bytes:
+    """The ticket's diff for review, as ``git diff`` prints it (bytes, no colour).
+
+    Compares :func:`diff_range`; leaves out the ticket's mailbox folder
+    (``work-orders/NNNN-slug/``) unless ``mailbox``; ``pathspecs`` limit it
+    as git's pathspecs do, relative to ``cwd`` (default: the repository
+    root); ``stat`` gives ``git diff --stat``. Renames detected (``-M``); no
+    external diff or textconv drivers run. Raises what :func:`diff_range` raises.
+    """
+    tk = tickets.load(repo, ticket)
+    cfg = ticket_config(repo, tk)
+    old, new = diff_range(repo, tk, round_)
+    specs = list(pathspecs)
+    if not mailbox:
+        specs.append(f":(top,exclude){tk.folder(cfg)}")
+    args = ["diff", "--no-color", "--no-ext-diff", "--no-textconv", "-M", *(["--stat"] if stat else []), old, new]
+    root = repo.require_root()
+    return run_git(*args, "--", *specs, cwd=cwd or root).stdout

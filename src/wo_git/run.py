@@ -338,3 +338,19 @@ def _run_locked(
     if facts.reason == "executor-missing" and facts.error:
         raise ExecutorFailed(facts.error + f" (a NO_REPORT report was committed for {tk.label})")
     return result
+
+
+def abort(repo: Repo, ticket: int | str) -> tickets.Ticket:
+    """Stop a running executor and wait until its work is committed; returns the reported ticket.
+
+    Writes the abort request (``runs/NNNN.abort``) that the supervisor checks,
+    then blocks on the run lock until the post-run hook is done. Raises
+    :class:`BadState` when the ticket is not running.
+    """
+    tk = tickets.load(repo, ticket)
+    if not runs.is_running(repo, tk.id):
+        raise BadState(f"ticket {tk.label} is {tk.state}, not running: nothing to abort "
+                       f"(`wo-git show {tk.id}`)")
+    runs.abort_path(repo, tk.id).write_text(str(os.getpid()))
+    runs.released(repo, tk.id).wait()
+    return tickets.load(repo, tk.id, ticket_config(repo, tk))

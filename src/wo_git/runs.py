@@ -22,6 +22,7 @@ import fcntl
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -158,6 +159,55 @@ def wait_unlocked(repo: Repo, ticket: int, timeout: float | None = None) -> bool
             signal.signal(signal.SIGALRM, old)
     finally:
         os.close(fd)
+
+
+_watch_guard = threading.Lock()
+_watchers: dict[str, threading.Event] = {}
+changed = threading.Condition()
+"""Notified (``notify_all``) whenever a :func:`released` event is set: wait on it for several."""
+
+
+def released(repo: Repo, ticket: int) -> threading.Event:
+    """An event set once no process holds the ticket's run lock (set at once if none does).
+
+    A daemon thread makes one blocking ``flock(LOCK_SH)`` call on the lock
+    file: it sleeps in the kernel, using no CPU, until the supervising process
+    releases the lock or dies; it then sets the event and notifies
+    :data:`changed`. Callers wait on the event (or on :data:`changed` for
+    several tickets) with any timeout, from any thread; a call for a ticket
+    already being watched shares that watcher, so waiting in time slices
+    never piles up threads. A later run needs a new call.
+    """
+    path = str(lock_path(repo, ticket))
+    with _watch_guard:
+        ev = _watchers.get(path)
+        if ev is not None:
+            return ev
+        ev = threading.Event()
+        _watchers[path] = ev
+
+    def watch() -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH)
+            finally:
+                os.close(fd)
+        finally:
+            with _watch_guard:
+                _watchers.pop(path, None)
+            with changed:
+                ev.set()
+                changed.notify_all()
+
+    threading.Thread(target=watch, name=f"wo-git wait {ticket:04d}", daemon=True).start()
+    return ev
+
+
+def log_files(repo: Repo, ticket: int, round_: int) -> list[Path]:
+    """The logs of a round's attempts (``logs/NNNN-rR-aA.log``), oldest first."""
+    files = logs_dir(repo).glob(f"{ticket:04d}-r{round_}-a*.log")
+    return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
 
 
 def write_record(repo: Repo, rec: RunRecord) -> None:

@@ -420,3 +420,20 @@ def report_of(repo: Repo, cfg: Config, tk: Ticket, round_: int | None = None) ->
     """The report text of a round as committed, or ``None``."""
     data = repo.read_path(tk.tip, tk.report_path(cfg, round_))
     return data.decode("utf-8", errors="replace") if data is not None else None
+
+
+def audit_log(repo: Repo, ticket: int | str | None = None) -> list[dict[str, object]]:
+    """The audit trail from commit trailers: one ticket's events oldest first, or every ticket's by time.
+
+    Each entry: ``ticket`` (int), ``commit``, ``time`` (Unix seconds),
+    ``event``, ``round``, ``role``, ``status``, ``subject``, ``trailers``
+    (the commit's ``Wo-*`` and other trailers). Raises :class:`TicketNotFound`.
+    """
+    if ticket is not None:
+        tk = load(repo, ticket)
+        pairs = [(tk, e) for e in reversed(tk.events)]
+    else:
+        pairs = list(iter_log(repo))
+    return [{"ticket": t.id, "commit": e.commit.id, "time": e.commit.time, "event": e.event,
+             "round": e.round, "role": e.role, "status": e.status, "subject": e.commit.subject,
+             "trailers": dict(e.commit.trailers)} for t, e in pairs]
