@@ -421,6 +421,19 @@ def doctor(fix: bool, as_json: bool) -> None:
         click.echo("run `wo-git doctor --fix` to repair", err=True)
 
 
+@cli.command("mcp")
+@click.option("--progress-every", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Seconds between wait's progress notifications.")
+def mcp_(progress_every: float) -> None:
+    """Serve the architect's tools over MCP on stdin/stdout (needs wo-git[mcp])."""
+    try:
+        from wo_git import mcp_server
+    except ImportError as err:
+        raise errors.InvalidInput(f"the MCP server needs the mcp package ({err.name} is missing): "
+                                  "pip install 'wo-git[mcp]'") from None
+    mcp_server.serve(progress_every=progress_every)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and map errors to exit codes (see :mod:`wo_git.errors`)."""
     try:

@@ -78,3 +78,21 @@ class ExecutorFailed(WoGitError):
     """The executor could not be started or its run failed."""
 
     exit_code = EXIT_EXECUTOR
+
+
+MEANINGS = {
+    EXIT_OK: "success",
+    EXIT_ERROR: "error",
+    EXIT_USAGE: "usage error",
+    EXIT_GUARD: "guard rejection",
+    EXIT_CONFLICT: "merge conflict",
+    EXIT_EXECUTOR: "executor failure",
+    EXIT_STALE: "stale ref, retry",
+    EXIT_TIMEOUT: "timed out, still running: wait again",
+    EXIT_INTERRUPTED: "interrupted",
+}
+
+
+def meaning(code: int) -> str:
+    """The README's short meaning of an exit code (``"guard rejection"`` for 3)."""
+    return MEANINGS.get(code, "internal error")
