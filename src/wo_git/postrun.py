@@ -35,7 +35,7 @@ from wo_git.mailbox import GENERATED_MARK, parse_report
 from wo_git.tickets import Ticket, commit_event
 from wo_git.tickets import load as load_ticket
 from wo_git.types import CommitId
-from wo_git.worktrees import gitdir_of
+from wo_git.worktrees import gitdir_of, reset_mailbox
 
 LOG_TAIL_LINES = 40
 LOG_TAIL_BYTES = 4096
@@ -218,9 +218,9 @@ def finish_run(
         oid = commit_event(repo, tk, event="report", role="executor", round_=tk.round, subject=subject,
                            body=body, files=files, base_tree=final_tree, trailers=trailers, parent=start,
                            author_name=f"wo-git executor ({facts.executor})")
-        (worktree / report_path).parent.mkdir(parents=True, exist_ok=True)
-        (worktree / report_path).write_text(report)
     _sync_worktree(worktree, tk.branch_ref)
+    # the worktree's mailbox is the branch's again: the committed report, no stale copies
+    reset_mailbox(cfg, tk, worktree, oid)
     return PostRunResult(oid, status, found, report)
 
 

@@ -11,10 +11,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from wo_git import tickets
+from wo_git.config import Config
 from wo_git.errors import BadState, InvalidInput
 from wo_git.git import Repo, run_git
 from wo_git.run import ticket_config
 from wo_git.types import CommitId
+
+
+def review_path(cfg: Config, tk: tickets.Ticket, round_: int) -> str:
+    """Repository-relative path of a round's review: ``work-orders/0007-x/w02-review.md``."""
+    return f"{tk.folder(cfg)}/w{2 * round_:02d}-review.md"
 
 
 def review(
@@ -29,7 +35,7 @@ def review(
     tk = tickets.load(repo, tk.id, cfg)
     if tk.state != "reported":
         raise BadState(f"ticket {tk.label} is {tk.state}: review follows a report")
-    path = f"{tk.folder(cfg)}/w{2 * tk.round:02d}-review.md"
+    path = review_path(cfg, tk, tk.round)
     given = {k: v for k, v in scores.items() if v is not None}
     lines = [f"# Review of round {tk.round} for {tk.slug}", ""]
     lines.append(f"- Verdict: {verdict or '-'}")

@@ -25,6 +25,7 @@ from wo_git.git import Repo, format_message, run_git
 from wo_git.guard.check import Violation, check_commits, format_violations
 from wo_git.guard.policy import normalize_path
 from wo_git.postrun import policy_for
+from wo_git.review import review_path
 from wo_git.run import ticket_config
 from wo_git.types import CommitId
 
@@ -46,9 +47,10 @@ class AcceptResult:
 def guard_ticket(repo: Repo, cfg: Config, tk: tickets.Ticket, base_tip: str, tip: str) -> list[Violation]:
     """The guard over every commit in ``base_tip..tip``.
 
-    wo-git's own event commits may write their mailbox file (the work file of
-    an open or revise, the report of a report); everything else is checked
-    in full.
+    wo-git's own event commits (read from the record, which only wo-git
+    moves) may write their mailbox file (the work file of an open or revise,
+    the report of a report, the review of a review), whatever the work
+    order's scope; everything else is checked in full.
     """
     exempt: dict[str, set[str]] = {}
     for ev in tk.events:
@@ -56,6 +58,8 @@ def guard_ticket(repo: Repo, cfg: Config, tk: tickets.Ticket, base_tip: str, tip
             exempt[ev.commit.id] = {normalize_path(tk.work_path(cfg, ev.round))}
         elif ev.event == "report":
             exempt[ev.commit.id] = {normalize_path(tk.report_path(cfg, ev.round))}
+        elif ev.event == "review":
+            exempt[ev.commit.id] = {normalize_path(review_path(cfg, tk, ev.round))}
     commits = repo.rev_list(tip, base_tip)
     return check_commits(repo, policy_for(repo, cfg, tk), commits, exempt=exempt)
 
@@ -68,6 +72,8 @@ def _save_leftovers(repo: Repo, cfg: Config, tk: tickets.Ticket) -> str | None:
     head = run_git("rev-parse", "-q", "--verify", "HEAD", cwd=path, check=False).stdout.decode().strip()
     if not head:
         return None
+    # the mailbox is wo-git's (a stale report copy, a review committed since): never a leftover
+    worktrees.reset_mailbox(cfg, tk, path, head)
     tree = repo.snapshot_worktree(path)
     if tree == repo.tree_of(head):
         return None

@@ -8,6 +8,7 @@ config's ``copy_files`` lists them.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -43,6 +44,7 @@ def ensure(repo: Repo, cfg: Config, tk: Ticket) -> Path:
         if head != tk.branch_ref:
             # the executor switched branches: put the worktree back on its ticket
             run_git("checkout", "-q", "--ignore-other-worktrees", tk.branch, cwd=path, check=False)
+        reset_mailbox(cfg, tk, path)
         # wo-git moved the branch (a correction order) under the worktree: bring the files
         # from the index's tree to the tip, keeping local changes (a two-way merge)
         index_tree = run_git("write-tree", cwd=path).stdout.decode().strip()
@@ -63,6 +65,29 @@ def ensure(repo: Repo, cfg: Config, tk: Ticket) -> Path:
             (path / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, path / rel)
     return path
+
+
+def reset_mailbox(cfg: Config, tk: Ticket, path: Path, tip: str | None = None) -> None:
+    """Bring the worktree's mailbox folder (files and index) back to the branch's.
+
+    The mailbox is wo-git's: the executor may only write its own round's
+    report there, which does not exist yet when a round starts. A copy left
+    from an earlier round (the report of a GUARD_REJECTED round as the
+    executor wrote it, a stray file, an edited work order) would otherwise be
+    blamed on the next round, and a review committed since would be missing.
+    Only paths under ``cfg.mailbox`` change; the executor's other
+    uncommitted work is untouched. ``tip`` defaults to the branch tip.
+    """
+    tip = tip or tk.branch_tip
+    if tip is None:
+        return
+    box = cfg.mailbox.strip("/")
+    spec = f":(top,literal){box}"
+    # no global config: the executor can write ~/.gitconfig (a filter driver would run here)
+    env = {"GIT_CONFIG_GLOBAL": os.devnull}
+    run_git("rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", spec, cwd=path, env=env, check=False)
+    run_git("clean", "-f", "-f", "-d", "-x", "-q", "--", spec, cwd=path, env=env, check=False)
+    run_git("checkout", "-q", tip, "--", spec, cwd=path, env=env, check=False)
 
 
 def gitdir_of(path: Path) -> Path | None:
