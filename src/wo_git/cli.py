@@ -25,6 +25,7 @@ from wo_git import run as run_mod
 from wo_git.config import load_config
 from wo_git.git import Repo
 from wo_git.guard import ondemand
+from wo_git.init import HOOK_REPO
 from wo_git.init import init as do_init
 from wo_git.review import review as do_review
 from wo_git.review import ticket_diff
@@ -73,10 +74,16 @@ def cli() -> None:
     """
 
 
-@cli.command()
+@cli.command(epilog="\b\nThe guard's entry under `repos:` in .pre-commit-config.yaml:\n"
+             + "\n".join(("- " if i == 0 else "  ") + ln for i, ln in enumerate(HOOK_REPO.splitlines())))
 @click.option("--no-hook", is_flag=True, help="Do not run `pre-commit install`.")
 def init(no_hook: bool) -> None:
-    """Write .wo-git.toml, AGENTS.md rules, the architect skill, and the guard hook."""
+    """Write .wo-git.toml, AGENTS.md rules, the architect skill, and the guard hook.
+
+    Existing files are kept valid: the guard is added to .pre-commit-config.yaml
+    as YAML in the file's own style and checked with pre-commit's validation
+    (nothing is written if the file is invalid). Running it twice changes nothing.
+    """
     for line in do_init(_repo(), install_hook=not no_hook):
         click.echo(line)
 

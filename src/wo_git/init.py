@@ -1,15 +1,18 @@
 """``wo-git init``: the files that put the workflow and the guard in force.
 
-Writes (never clobbering what is there):
+Writes (never clobbering what is there, and leaving every file valid):
 
 - ``.wo-git.toml`` with commented defaults (kept if it exists);
-- an executor rules section in ``AGENTS.md`` (created, or appended once);
-- the architect skill ``.claude/skills/wo-git/SKILL.md``;
-- the guard hook in ``.pre-commit-config.yaml`` (added to an existing file,
-  never replacing it), then ``pre-commit install``.
+- an executor rules section in ``AGENTS.md`` (created, or appended once,
+  in the file's own line endings);
+- the architect skill ``.claude/skills/wo-git/SKILL.md`` (kept if it exists);
+- the guard hook in ``.pre-commit-config.yaml``, edited as YAML in the file's
+  own style and checked with pre-commit's own validation
+  (:mod:`wo_git.precommit_config`), then ``pre-commit install``.
 
-It commits nothing: the policy is in force once these files are committed
-on the base branch.
+Running it again changes nothing and says so: every line starts ``kept`` or
+``unchanged``. It commits nothing: the policy is in force once these files
+are committed on the base branch.
 """
 
 from __future__ import annotations
@@ -19,25 +22,16 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
 from wo_git.config import CONFIG_FILE, DEFAULT_CONFIG_TEXT
-from wo_git.errors import InvalidConfig, WoGitError
-from wo_git.git import Repo, clean_git_env
+from wo_git.errors import WoGitError
+from wo_git.git import Repo, clean_git_env, run_git
+from wo_git.precommit_config import HOOK_ID, HOOK_REPO, add_guard_hook
+
+__all__ = ["AGENTS_MARK", "HOOK_ID", "HOOK_REPO", "SKILL_PATH", "init"]
 
 AGENTS_MARK = "<!-- wo-git executor rules -->"
-HOOK_ID = "wo-git-guard"
-HOOK_BLOCK = f"""\
-  - repo: local
-    hooks:
-      - id: {HOOK_ID}
-        name: wo-git guard (protected paths and secrets)
-        entry: wo-git guard --hook
-        language: system
-        pass_filenames: false
-        always_run: true
-        stages: [pre-commit]
-"""
+SKILL_PATH = ".claude/skills/wo-git/SKILL.md"
+PRECOMMIT_CONFIG = ".pre-commit-config.yaml"
 
 
 def _resource(name: str) -> str:
@@ -45,69 +39,82 @@ def _resource(name: str) -> str:
 
 
 def init(repo: Repo, install_hook: bool = True) -> list[str]:
-    """Write the files; returns one line per action for the user."""
+    """Write the files; returns one line per action for the user.
+
+    Lines for files left as they were start with ``kept``; the last line is
+    ``unchanged: ...`` when nothing was written, else the command that
+    commits the files. Raises :class:`~wo_git.errors.InvalidConfig` (nothing
+    changed) when ``.pre-commit-config.yaml`` is invalid or could not be
+    edited validly, :class:`~wo_git.errors.WoGitError` when ``pre-commit
+    install`` fails.
+    """
     root = repo.require_root()
-    done: list[str] = []
-    cfg = root / CONFIG_FILE
-    if cfg.exists():
-        done.append(f"kept {CONFIG_FILE} (exists)")
-    else:
-        cfg.write_text(DEFAULT_CONFIG_TEXT)
-        done.append(f"wrote {CONFIG_FILE}")
-    agents = root / "AGENTS.md"
-    rules = _resource("agents-rules.md")
-    if agents.exists():
-        text = agents.read_text()
-        if AGENTS_MARK in text:
-            done.append("kept AGENTS.md (has the wo-git rules)")
-        else:
-            agents.write_text(text.rstrip("\n") + "\n\n" + AGENTS_MARK + "\n" + rules)
-            done.append("appended the executor rules to AGENTS.md")
-    else:
-        agents.write_text("# Agent instructions\n\n" + AGENTS_MARK + "\n" + rules)
-        done.append("wrote AGENTS.md")
-    skill = root / ".claude" / "skills" / "wo-git" / "SKILL.md"
-    if skill.exists():
-        done.append(f"kept {skill.relative_to(root)} (exists)")
-    else:
-        skill.parent.mkdir(parents=True, exist_ok=True)
-        skill.write_text(_resource("SKILL.md"))
-        done.append(f"wrote {skill.relative_to(root)}")
-    done.append(add_precommit_hook(root / ".pre-commit-config.yaml"))
+    # the pre-commit config first: it is the step that can refuse, and then nothing is written
+    done = [add_guard_hook(root / PRECOMMIT_CONFIG)]
+    done.insert(0, _write_config(root))
+    done.insert(1, _write_agents_rules(root / "AGENTS.md"))
+    done.insert(2, _write_skill(root / SKILL_PATH))
     if install_hook:
-        proc = subprocess.run(
-            [sys.executable, "-m", "pre_commit", "install", "--hook-type", "pre-commit"],
-            cwd=root, capture_output=True, env=clean_git_env(), check=False,
-        )
-        if proc.returncode != 0:
-            msg = (proc.stdout + proc.stderr).decode(errors="replace").strip().splitlines()
-            raise WoGitError(f"pre-commit install failed: {msg[-1] if msg else proc.returncode}")
-        done.append("installed the pre-commit hook (pre-commit install)")
-    done.append("now commit these files on your base branch so the policy is in force")
+        done.append(_install_hook(repo, root))
+    paths = [CONFIG_FILE, "AGENTS.md", SKILL_PATH, PRECOMMIT_CONFIG]
+    pending = run_git("status", "--porcelain", "--untracked-files=all", "--", *paths, cwd=root).stdout
+    wrote = any(not line.startswith("kept") for line in done)
+    if not wrote:
+        done.append("unchanged: every file was already in place"
+                    + ("" if not pending.strip() else "; to put them in force: git add "
+                       + " ".join(paths) + " && git commit -m 'wo-git'"))
+    elif pending.strip():
+        done.append("next: commit these files on your base branch so the policy is in force: git add "
+                    + " ".join(paths) + " && git commit -m 'wo-git'")
     return done
 
 
-def add_precommit_hook(path: Path) -> str:
-    """Add the guard hook to a pre-commit config, keeping everything else (and its comments)."""
-    if not path.exists():
-        path.write_text("repos:\n" + HOOK_BLOCK)
-        return f"wrote {path.name}"
-    text = path.read_text()
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as err:
-        raise InvalidConfig(f"{path.name} is not valid YAML ({err}); fix it, then re-run init") from None
-    if not isinstance(data, dict):
-        raise InvalidConfig(f"{path.name} is not a mapping; fix it, then re-run init")
-    repos = data.get("repos") or []
-    if any(h.get("id") == HOOK_ID for r in repos if isinstance(r, dict) for h in r.get("hooks", []) or []):
-        return f"kept {path.name} (has the wo-git guard)"
-    last_key = [ln for ln in text.splitlines() if ln and not ln.startswith((" ", "#", "-"))][-1:]
-    if "repos" in data and last_key and last_key[0].startswith("repos:") and last_key[0].strip() == "repos:":
-        # block-style repos list at the end: append, keeping comments and layout
-        path.write_text(text.rstrip("\n") + "\n" + HOOK_BLOCK)
-    else:
-        entry = yaml.safe_load("repos:\n" + HOOK_BLOCK)["repos"][0]
-        data["repos"] = [*repos, entry]
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return f"added the wo-git guard to {path.name}"
+def _write_config(root: Path) -> str:
+    cfg = root / CONFIG_FILE
+    if cfg.exists():
+        return f"kept {CONFIG_FILE} (exists)"
+    cfg.write_text(DEFAULT_CONFIG_TEXT)
+    return f"wrote {CONFIG_FILE}"
+
+
+def _write_agents_rules(agents: Path) -> str:
+    """Append the executor rules once, after a blank line, in the file's own line endings."""
+    rules = AGENTS_MARK + "\n" + _resource("agents-rules.md")
+    if not agents.exists():
+        agents.write_text("# Agent instructions\n\n" + rules)
+        return "wrote AGENTS.md"
+    raw = agents.read_bytes()
+    text = raw.decode("utf-8", errors="surrogateescape")
+    if AGENTS_MARK in text:
+        return "kept AGENTS.md (has the wo-git rules)"
+    nl = "\r\n" if "\r\n" in text else "\n"
+    addition = (nl + nl + rules.replace("\n", nl)) if text.strip() else rules.replace("\n", nl)
+    agents.write_bytes((text.rstrip("\r\n") + addition).encode("utf-8", errors="surrogateescape"))
+    return "appended the executor rules to AGENTS.md"
+
+
+def _write_skill(skill: Path) -> str:
+    if skill.exists():
+        if skill.read_text(errors="replace") == _resource("SKILL.md"):
+            return f"kept {SKILL_PATH} (unchanged)"
+        return f"kept {SKILL_PATH} (yours differs from this wo-git's; to take it: rm {SKILL_PATH} && wo-git init)"
+    skill.parent.mkdir(parents=True, exist_ok=True)
+    skill.write_text(_resource("SKILL.md"))
+    return f"wrote {SKILL_PATH}"
+
+
+def _install_hook(repo: Repo, root: Path) -> str:
+    """``pre-commit install`` (the hook lives in the common hooks folder); says whether it changed."""
+    hook = repo.common_dir / "hooks" / "pre-commit"
+    before = hook.read_bytes() if hook.is_file() else None
+    proc = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "install", "--hook-type", "pre-commit"],
+        cwd=root, capture_output=True, env=clean_git_env(), check=False,
+    )
+    if proc.returncode != 0:
+        msg = (proc.stdout + proc.stderr).decode(errors="replace").strip().splitlines()
+        raise WoGitError(f"pre-commit install failed: {msg[-1] if msg else proc.returncode}; "
+                         "fix that, then run: wo-git init")
+    if before is not None and hook.is_file() and hook.read_bytes() == before:
+        return "kept the pre-commit hook (installed)"
+    return "installed the pre-commit hook (pre-commit install)"
