@@ -70,3 +70,54 @@ def test_executor_may_write_only_its_own_report_in_the_mailbox(repo: Path, tmp_p
     assert wo(repo, "run", "1", "--", ok).code == 0
     wt = _wt(repo, "0001-own")
     assert "edited" not in (wt / "work-orders/0001-own/w01-work.md").read_text()
+
+
+def test_every_correction_order_stands_alone(repo: Path, tmp_path: Path) -> None:
+    r = wo(repo, "open", "alone", "--title", "Greeting", "--task", "Make hello() greet by name.",
+           "--criteria", "hello('Ann') returns 'hi Ann'", "--json")
+    assert r.code == 0, r.err
+    partial = script(tmp_path, """
+        echo 'x' >> src/app.py
+        printf "# W02 - Report\\n- Status: PARTIAL\\n- Notes/questions: ran out of time on the tests\\n" \\
+            > "$WO_REPORT_FILE"
+        """, "partial.sh")
+    assert wo(repo, "run", "1", "--", partial).code == 5
+    assert wo(repo, "revise", "1", "--task", "Finish the tests.", "--criteria", "tests pass").code == 0
+    blocked = script(tmp_path, """
+        printf "# W04 - Report\\n- Status: BLOCKED\\n- Notes/questions: which test runner?\\n" > "$WO_REPORT_FILE"
+        """, "blocked.sh")
+    assert wo(repo, "run", "1", "--", blocked).code == 5
+    assert wo(repo, "review", "1", "--verdict", "fail", "--notes", "use pytest").code == 0
+    r = wo(repo, "revise", "1", "--task", "Use pytest.", "--criteria", "pytest is the runner", "--json")
+    assert r.code == 0, r.err
+    work = git(repo, "show", "wo/0001-alone:work-orders/0001-alone/w05-work.md")
+    task = work.split("## Task\n", 1)[1]
+    assert task.lstrip().startswith("Use pytest.")
+    # round 1's task and every criterion so far
+    assert "> Make hello() greet by name." in work and "w01-work.md" in work
+    for c in ("hello('Ann') returns 'hi Ann'", "tests pass", "pytest is the runner"):
+        assert f"- [ ] {c}" in work
+    # the previous (round 2) report: its status and notes
+    prev = work.split("## Previous report (`work-orders/0001-alone/w04-report.md`)", 1)[1]
+    assert "- Status: BLOCKED" in prev and "which test runner?" in prev
+    # the earlier rounds' files by name
+    for name in ("w01-work.md", "w02-report.md", "w03-work.md", "w04-report.md", "w04-review.md"):
+        assert f"`work-orders/0001-alone/{name}`" in work
+    # the packet still reads this round's task and all criteria
+    show = wo(repo, "show", "1", "--json").json()
+    assert isinstance(show, dict) and show["round"] == 3
+    # --replace-criteria replaces; empty criteria and both options together are refused
+    three = script(tmp_path, 'printf "# W06 - Report\\n- Status: COMPLETED\\n" > "$WO_REPORT_FILE"\n', "three.sh")
+    assert wo(repo, "run", "1", "--", three).code == 0
+    assert wo(repo, "revise", "1", "--task", "x", "--criteria", " ").code == 1
+    r = wo(repo, "revise", "1", "--task", "x", "--criteria", "a", "--replace-criteria", "b")
+    assert r.code == 2 and "not both" in r.err
+    assert wo(repo, "revise", "1", "--task", "Only this.", "--replace-criteria", "only one").code == 0
+    work = git(repo, "show", "wo/0001-alone:work-orders/0001-alone/w07-work.md")
+    crit = work.split("## Requirements / Success Criteria\n", 1)[1].split("##", 1)[0]
+    assert crit.strip() == "- [ ] only one"
+    assert "- Status: COMPLETED" in work
+    for option in ("--task-file", "--criteria", "--replace-criteria", "--context", "--scope", "--allow",
+                   "--executor", "--model", "--json"):
+        line = next(ln for ln in wo(repo, "revise", "--help").out.splitlines() if option in ln)
+        assert len(line.split(option, 1)[1].strip()) > 8, line

@@ -304,24 +304,34 @@ def logs(ticket: str, follow: bool, round_: int | None, tail: int | None) -> Non
 @cli.command()
 @click.argument("ticket")
 @click.option("--task", help="What to change (or --task-file, or stdin).")
-@click.option("--task-file", type=click.Path(dir_okay=False))
-@click.option("--criteria", multiple=True)
-@click.option("--context", default="")
-@click.option("--scope", multiple=True, help="Replace the scope.")
-@click.option("--allow", multiple=True, help="Replace the grants.")
-@click.option("--executor")
-@click.option("--model")
+@click.option("--task-file", type=click.Path(dir_okay=False), help="Read the task from a file ('-' for stdin).")
+@click.option("--criteria", multiple=True,
+              help="Add a success criterion to the ones carried from the last order (repeatable).")
+@click.option("--replace-criteria", multiple=True,
+              help="Replace the carried criteria with these (repeatable).")
+@click.option("--context", default="", help="Background the executor needs for this round.")
+@click.option("--scope", multiple=True, help="Replace the scope: a gitignore-style pattern (repeatable).")
+@click.option("--allow", multiple=True, help="Replace the grants: a protected (non-control) path (repeatable).")
+@click.option("--executor", help="Executor profile from this round on.")
+@click.option("--model", help="Model for the executor from this round on.")
 @JSON
-def revise(ticket: str, task: str | None, task_file: str | None, criteria: tuple[str, ...], context: str,
-           scope: tuple[str, ...], allow: tuple[str, ...], executor: str | None, model: str | None,
-           as_json: bool) -> None:
-    """A correction order: the next round on the same branch and worktree."""
+def revise(ticket: str, task: str | None, task_file: str | None, criteria: tuple[str, ...],
+           replace_criteria: tuple[str, ...], context: str, scope: tuple[str, ...], allow: tuple[str, ...],
+           executor: str | None, model: str | None, as_json: bool) -> None:
+    """A correction order: the next round on the same branch and worktree.
+
+    The order stands alone: it quotes the ticket's task, carries the
+    criteria, and gives the last report's status and notes.
+    """
+    if criteria and replace_criteria:
+        raise click.UsageError("give --criteria (adds) or --replace-criteria (replaces), not both")
     repo = _repo()
     tk = tickets.load(repo, ticket)
     cfg = ticket_config(repo, tk)
     tk = tickets.load(repo, tk.id, cfg)
     text = _read_task(task, task_file)
-    tk = tickets.revise_ticket(repo, cfg, tk, task=text, criteria=list(criteria), context=context,
+    tk = tickets.revise_ticket(repo, cfg, tk, task=text, criteria=list(criteria),
+                               replace_criteria=list(replace_criteria) or None, context=context,
                                scope=list(scope) or None, allow=list(allow) or None,
                                executor=executor, model=model)
     _emit(as_json, {"id": tk.id, "round": tk.round, "work_file": tk.work_path(cfg),

@@ -11,6 +11,7 @@ work file ``w{2r-1:02}-work.md`` and report ``w{2r:02}-report.md``.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Literal
 
 import yaml
@@ -77,6 +78,34 @@ class WorkOrder(BaseModel):
     model: str | None = None
 
 
+DEFAULT_CRITERION = "The task above is done."
+
+
+@dataclass(frozen=True)
+class Background:
+    """What a correction order carries so that it stands alone (an executor in a new
+    session can do round N from the work file alone).
+
+    ``ticket_task`` is round 1's ``## Task`` text and ``first_work`` its path;
+    ``previous_*`` describe the last round's committed report (``previous_status``
+    is the final status wo-git recorded, ``previous_notes`` the executor's own
+    ``- Key: value`` notes and wo-git's guard lines); ``earlier_files`` are
+    the repository-relative paths of every earlier round's work, report and
+    review files, oldest first.
+    """
+
+    ticket_task: str
+    first_work: str
+    previous_report: str
+    previous_status: str
+    previous_notes: tuple[str, ...] = ()
+    earlier_files: tuple[str, ...] = ()
+
+
+def _quote(text: str) -> list[str]:
+    return [f"> {line}".rstrip() for line in (text.strip() or "(empty)").splitlines()]
+
+
 def render_work(
     order: WorkOrder,
     *,
@@ -84,27 +113,45 @@ def render_work(
     criteria: list[str],
     context: str = "",
     feedback_on: str | None = None,
+    background: Background | None = None,
 ) -> str:
-    """The work file text: front matter and the familiar sections."""
+    """The work file text: front matter and the familiar sections.
+
+    With ``background`` (a correction order) it also quotes the ticket's
+    task, the previous report's status and notes, and names the earlier
+    rounds' files.
+    """
     front = order.model_dump(exclude_none=True)
     num = f"W{2 * order.round - 1:02d}"
     kind = "Correction order" if order.round > 1 else "Work order"
+    intro = f"{kind} for ticket {ticket_label(order.ticket)} ({order.slug}), round {order.round}."
+    if background is not None:
+        intro += " This file is complete on its own: the ticket's task, its criteria and the last report are below."
     lines = [
         "---",
         yaml.safe_dump(front, sort_keys=False, allow_unicode=True).rstrip(),
         "---",
         f"# {num} - {order.title}",
         "",
-        f"{kind} for ticket {ticket_label(order.ticket)} ({order.slug}), round {order.round}.",
+        intro,
         "",
         "## Task",
         "",
         task.strip() or "(see title)",
         "",
-        "## Requirements / Success Criteria",
-        "",
     ]
-    lines += [f"- [ ] {c.strip()}" for c in criteria] or ["- [ ] The task above is done."]
+    if background is not None:
+        lines += [f"## The ticket's task (round 1, `{background.first_work}`)", ""]
+        lines += _quote(background.ticket_task) + [""]
+    lines += ["## Requirements / Success Criteria", ""]
+    lines += [f"- [ ] {c.strip()}" for c in criteria] or [f"- [ ] {DEFAULT_CRITERION}"]
+    if background is not None:
+        lines += ["", f"## Previous report (`{background.previous_report}`)", "",
+                  f"- Status: {background.previous_status}"]
+        lines += [f"- {n}" for n in background.previous_notes]
+        if background.earlier_files:
+            lines += ["", "## Earlier rounds' files", ""]
+            lines += [f"- `{f}`" for f in background.earlier_files]
     lines += ["", "## Context", ""]
     ctx = context.strip()
     if feedback_on:

@@ -20,7 +20,7 @@ from wo_git.types import CommitId
 
 def review_path(cfg: Config, tk: tickets.Ticket, round_: int) -> str:
     """Repository-relative path of a round's review: ``work-orders/0007-x/w02-review.md``."""
-    return f"{tk.folder(cfg)}/w{2 * round_:02d}-review.md"
+    return tickets.review_file(cfg, tk, round_)
 
 
 def review(

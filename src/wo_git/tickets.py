@@ -23,11 +23,17 @@ from wo_git.config import Config
 from wo_git.errors import BadState, InvalidInput, TicketNotFound
 from wo_git.git import CommitInfo, Repo, format_message
 from wo_git.mailbox import (
+    DEFAULT_CRITERION,
+    GENERATED_MARK,
+    Background,
     WorkOrder,
     check_slug,
+    criteria_of,
+    parse_report,
     parse_work,
     render_work,
     report_name,
+    task_of,
     ticket_label,
     work_name,
 )
@@ -371,14 +377,19 @@ def open_ticket(repo: Repo, cfg: Config, req: OpenRequest) -> Ticket:
 
 
 def revise_ticket(
-    repo: Repo, cfg: Config, tk: Ticket, *, task: str, criteria: list[str], context: str = "",
+    repo: Repo, cfg: Config, tk: Ticket, *, task: str, criteria: list[str] | tuple[str, ...] = (),
+    replace_criteria: list[str] | None = None, context: str = "",
     scope: list[str] | None = None, allow: list[str] | None = None,
     executor: str | None = None, model: str | None = None,
 ) -> Ticket:
     """Commit a correction order: the next round's work file on the same branch.
 
-    Allowed when the current round has a report; raises :class:`BadState`
-    otherwise.
+    The order stands alone (:func:`background`): it quotes the ticket's task,
+    carries the criteria of the current round's order plus ``criteria`` (or
+    exactly ``replace_criteria``), the previous report's status and notes,
+    and names the earlier rounds' files. Allowed when the current round has
+    a report; raises :class:`BadState` otherwise, :class:`InvalidInput` for
+    an empty task or criterion.
     """
     if tk.state not in ("reported",):
         raise BadState(
@@ -389,6 +400,86 @@ def revise_ticket(
         raise BadState(f"ticket {tk.label} has no branch {tk.branch}; run `wo-git doctor --fix`")
     if not task.strip():
         raise InvalidInput("the correction order's task is empty: pass --task, --task-file, or stdin")
+    commit_order(repo, cfg, tk, task=task, criteria=next_criteria(repo, cfg, tk, criteria, replace_criteria),
+                 context=context, scope=scope, allow=allow, executor=executor, model=model)
+    return load(repo, tk.id, cfg)
+
+
+def next_criteria(
+    repo: Repo, cfg: Config, tk: Ticket, add: list[str] | tuple[str, ...] = (),
+    replace: list[str] | None = None,
+) -> list[str]:
+    """The next round's criteria: ``replace`` if given, else the current order's plus ``add``.
+
+    Raises :class:`InvalidInput` for an empty criterion.
+    """
+    for c in [*add, *(replace or [])]:
+        if not c.strip():
+            raise InvalidInput("a criterion is empty: pass --criteria TEXT with the text to check")
+    if replace is not None:
+        return [c.strip() for c in replace]
+    work = repo.read_path(tk.branch_tip or tk.tip, tk.work_path(cfg))
+    carried = []
+    if work is not None:
+        try:
+            carried = criteria_of(parse_work(work.decode("utf-8", errors="replace"))[1])
+        except InvalidInput:
+            carried = []
+    carried = [c for c in carried if c != DEFAULT_CRITERION]
+    return carried + [c.strip() for c in add if c.strip() not in carried]
+
+
+def background(repo: Repo, cfg: Config, tk: Ticket) -> Background:
+    """What the next round's order quotes: round 1's task, the last report, earlier files."""
+    tip = tk.branch_tip or tk.tip
+    first = tk.work_path(cfg, 1)
+    data = repo.read_path(tip, first)
+    try:
+        ticket_task = task_of(parse_work(data.decode("utf-8", errors="replace"))[1]) if data else ""
+    except InvalidInput:
+        ticket_task = ""
+    notes: list[str] = []
+    report = repo.read_path(tip, tk.report_path(cfg))
+    if report is not None:
+        text = report.decode("utf-8", errors="replace")
+        parsed = parse_report(text)
+        if parsed.status != (tk.status or parsed.status):
+            notes.append(f"The executor's own status: {parsed.status}")
+        for key, value in list(parsed.fields.items())[:12]:
+            if value:
+                short = value if len(value) <= 500 else value[:500] + " ..."
+                notes.append(f"{key[:1].upper()}{key[1:]}: {short}")
+        generated = text.split(GENERATED_MARK, 1)[1] if GENERATED_MARK in text else ""
+        guard = re.search(r"^- Guard: REJECTED.*?(?=^- |^#|\Z)", generated, re.S | re.M)
+        if guard:
+            notes += [ln.strip().lstrip("- ") for ln in guard.group(0).splitlines() if ln.strip()][:21]
+    files = []
+    for r in range(1, tk.round + 1):
+        for path in (tk.work_path(cfg, r), tk.report_path(cfg, r), review_file(cfg, tk, r)):
+            if repo.read_path(tip, path) is not None:
+                files.append(path)
+    return Background(ticket_task=ticket_task or tk.title, first_work=first,
+                      previous_report=tk.report_path(cfg), previous_status=tk.status or "none",
+                      previous_notes=tuple(notes), earlier_files=tuple(files))
+
+
+def review_file(cfg: Config, tk: Ticket, round_: int) -> str:
+    """Repository-relative path of a round's review: ``work-orders/0007-x/w02-review.md``."""
+    return f"{tk.folder(cfg)}/w{2 * round_:02d}-review.md"
+
+
+def commit_order(
+    repo: Repo, cfg: Config, tk: Ticket, *, task: str, criteria: list[str], context: str = "",
+    scope: list[str] | None = None, allow: list[str] | None = None,
+    executor: str | None = None, model: str | None = None, role: str = "architect",
+    extra: Mapping[str, object] | None = None, trailers: Mapping[str, str | int | None] | None = None,
+) -> CommitId:
+    """Commit the next round's standalone work file on the branch tip (a ``revise`` event).
+
+    ``extra`` adds front-matter keys; ``role`` is ``architect`` for
+    ``revise``, ``system`` for wo-git's own orders (a merge to resolve).
+    Raises :class:`~wo_git.errors.StaleRef` if the refs moved.
+    """
     prev = tk.order
     new_round = tk.round + 1
     order = WorkOrder(
@@ -402,18 +493,21 @@ def revise_ticket(
         allow=allow if allow is not None else (prev.allow if prev else []),
         executor=executor or (prev.executor if prev else None),
         model=model or (prev.model if prev else None),
+        **dict(extra or {}),
     )
     text = render_work(
-        order, task=task, criteria=criteria, context=context, feedback_on=tk.report_path(cfg)
+        order, task=task, criteria=criteria, context=context, feedback_on=tk.report_path(cfg),
+        background=background(repo, cfg, tk),
     )
-    commit_event(
-        repo, tk, event="revise", role="architect", round_=new_round,
+    all_trailers: dict[str, str | int | None] = {"Wo-Executor": order.executor, "Wo-Model": order.model}
+    all_trailers.update(trailers or {})
+    return commit_event(
+        repo, tk, event="revise", role=role, round_=new_round,
         subject=f"wo {tk.label} revise: round {new_round}",
         files={tk.work_path(cfg, new_round): text.encode()},
-        trailers={"Wo-Executor": order.executor, "Wo-Model": order.model},
+        trailers=all_trailers,
         parent=tk.branch_tip,
     )
-    return load(repo, tk.id, cfg)
 
 
 def report_of(repo: Repo, cfg: Config, tk: Ticket, round_: int | None = None) -> str | None:
