@@ -68,8 +68,15 @@ class Result:
 
 def wo(cwd: Path | str, *args: str, input: str | None = None, env: dict[str, str] | None = None,
        timeout: float = 120) -> Result:
-    """Run the real ``wo-git`` CLI (``python -m wo_git``) in ``cwd``."""
+    """Run the real ``wo-git`` CLI (``python -m wo_git``) in ``cwd``, started as a shell starts it.
+
+    A shell exports ``PWD`` (the directory the user typed the command in) to
+    every program it starts, and the executors inherit it: so ``PWD`` is
+    ``cwd`` here unless ``env`` sets it. ``HOME`` is the private home of
+    :func:`hermetic`, whose ``.gitconfig`` holds a git identity.
+    """
     full_env = dict(os.environ)
+    full_env["PWD"] = os.path.abspath(cwd)
     full_env.update(env or {})
     proc = subprocess.run(
         [*WO_GIT, *args], cwd=cwd, capture_output=True, text=True, input=input if input is not None else "",

@@ -69,7 +69,9 @@ Measured facts about aider-chat 0.86.2 (``--edit-format whole``):
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import hashlib
 import json
 import os
 import pwd
@@ -78,6 +80,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.request
@@ -129,6 +132,9 @@ class Script:
     gate: threading.Event | None = None
     #: hang (instead of the final text) on a request that ends in tool results
     hang_after_tools: bool = False
+    #: the ``retry-after`` header (seconds) of a 429, or ``None`` for none: Claude Code gives
+    #: up at once on a long one and retries a short or missing one for minutes
+    retry_after: str | None = "3600"
 
 
 @dataclass
@@ -425,7 +431,8 @@ class ModelServer:
                         "code": "rate_limit_exceeded",
                     }
                 }
-            h._json(429, err, {"retry-after": "3600"})
+            ra = self.script.retry_after
+            h._json(429, err, {"retry-after": ra} if ra is not None else {})
             return
 
         tools = _tool_names(body)
@@ -673,6 +680,30 @@ def hermetic_env(home: str | os.PathLike[str]) -> dict[str, str]:
     return env
 
 
+_CODEX_HOMES: list[str] = []
+
+
+def _codex_home(home: str) -> str:
+    """``CODEX_HOME`` for a test home: outside ``/tmp`` (where pytest's folders are).
+
+    Codex CLI refuses to create its helper binaries under the temporary
+    directory and its file writes then fail while the run exits 0
+    (EXECUTORS.md). One folder per ``home`` (so sessions resume), under
+    ``/var/tmp``, removed when the test process exits.
+    """
+    if not os.path.realpath(home).startswith(tempfile.gettempdir().rstrip("/") + "/"):
+        path = os.path.join(home, ".codex")
+    else:
+        digest = hashlib.sha256(os.path.realpath(home).encode()).hexdigest()[:16]
+        path = os.path.join("/var/tmp", f"wo-git-test-codex-{os.getuid()}-{digest}")
+        if path not in _CODEX_HOMES:
+            if not _CODEX_HOMES:
+                atexit.register(lambda: [shutil.rmtree(p, ignore_errors=True) for p in _CODEX_HOMES])
+            _CODEX_HOMES.append(path)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
 def agent_env(name: str, server_url: str, home: str | os.PathLike[str]) -> dict[str, str]:
     """Test environment pointing agent ``name`` at the model server at ``server_url``.
 
@@ -680,7 +711,8 @@ def agent_env(name: str, server_url: str, home: str | os.PathLike[str]) -> dict[
     is ``ModelServer.url`` (``http://127.0.0.1:PORT``); ``home`` a private
     directory (HOME and XDG dirs go under it). Returns a complete environment
     (start from it, do not merge into ``os.environ``). Side effect for codex:
-    writes ``$home/.codex/config.toml`` (provider ``wo`` with ``wire_api =
+    writes ``config.toml`` in ``CODEX_HOME`` (``$home/.codex``, or a folder
+    outside /tmp: :func:`_codex_home`; provider ``wo`` with ``wire_api =
     "responses"``, no retries). The model to pass is ``MODELS[name]``.
     Raises ``ValueError`` for an unknown name.
     """
@@ -714,8 +746,7 @@ def agent_env(name: str, server_url: str, home: str | os.PathLike[str]) -> dict[
             "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1",
         })
     elif name == "codex":
-        codex_home = os.path.join(home, ".codex")
-        os.makedirs(codex_home, exist_ok=True)
+        codex_home = _codex_home(home)
         Path(codex_home, "config.toml").write_text(
             f'model = "{MODELS["codex"]}"\n'
             'model_provider = "wo"\n'

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import threading
 import time
 import urllib.request
@@ -56,24 +57,38 @@ def make_env(tmp_path: Path, srv: ModelServer, *names: str) -> dict[str, str]:
         real = find_agent(name)
         if real is None:
             continue
+        # a Python shim, not a shell script: a shell would reset an inherited PWD that names
+        # another directory, hiding what the CLI itself gets from wo-git
         shim = shims / name
         shim.write_text(
-            "#!/bin/sh\n"
-            f'f="{argv_dir}/$(date +%s%N).{name}.$$"\n'
-            "printf '%s\\0' \"$@\" > \"$f.tmp\" && mv \"$f.tmp\" \"$f\"\n"
-            f'exec "{real}" "$@"\n'
+            f"#!{sys.executable}\n"
+            "import os, sys, time\n"
+            f"f = {str(argv_dir)!r} + f'/{{time.time_ns()}}.{name}.{{os.getpid()}}'\n"
+            "with open(f + '.tmp', 'w') as fh:\n"
+            "    fh.write(os.environ.get('PWD', '') + '\\0' + ''.join(a + '\\0' for a in sys.argv[1:]))\n"
+            "os.rename(f + '.tmp', f)\n"
+            f"os.execv({real!r}, [{real!r}, *sys.argv[1:]])\n"
         )
         shim.chmod(0o755)
     env["PATH"] = f"{shims}{os.pathsep}{env['PATH']}"
     return env
 
 
-def argvs(tmp_path: Path, name: str) -> list[list[str]]:
-    """Each recorded invocation of CLI ``name``, oldest first."""
+def invocations(tmp_path: Path, name: str) -> list[tuple[str, list[str]]]:
+    """Each recorded invocation of CLI ``name``, oldest first: (its ``PWD``, its argv)."""
     d = tmp_path / "argv"
     files = sorted((p for p in d.glob(f"*.{name}.*") if not p.name.endswith(".tmp")),
                    key=lambda p: int(p.name.split(".")[0])) if d.exists() else []
-    return [p.read_bytes().decode().split("\0")[:-1] for p in files]
+    out = []
+    for p in files:
+        pwd, *args = p.read_bytes().decode().split("\0")[:-1]
+        out.append((pwd, args))
+    return out
+
+
+def argvs(tmp_path: Path, name: str) -> list[list[str]]:
+    """Each recorded invocation's argv of CLI ``name``, oldest first."""
+    return [args for _pwd, args in invocations(tmp_path, name)]
 
 
 def commit_config(repo: Path, text: str) -> None:
@@ -161,8 +176,10 @@ def test_profile_end_to_end_resumes_next_round(name: str, repo: Path, tmp_path: 
         assert session, t1
         data = show(repo, 1)
         assert (data["status"], data["session"], data["executor"]) == ("COMPLETED", session, name)
-        first_argv = argvs(tmp_path, name)[-1]
+        first_pwd, first_argv = invocations(tmp_path, name)[-1]
         assert RESUME_FLAG[name] not in first_argv and session not in first_argv
+        # started as a shell in the worktree would start it, whatever PWD wo-git had
+        assert first_pwd == str(worktree(repo, 1, "hello")), first_pwd
 
         # round 2: a correction order resumes the same session by default
         r = wo(repo, "revise", "1", "--task", "Also create round2.txt.")
@@ -216,6 +233,59 @@ def test_aider_end_to_end(repo: Path, tmp_path: Path) -> None:
     # aider's own files stay out of the commit (its chat history goes next to the prompt file)
     files = git(repo, "show", "--name-only", "--format=", "wo/0001-hello")
     assert ".aider" not in files, files
+
+
+# ------------------------------------------- started the way a user starts them
+
+
+def test_opencode_run_from_a_shell_elsewhere_writes_its_files(repo: Path, tmp_path: Path) -> None:
+    """A user types `wo-git run` in a subfolder of the main checkout: the shell's PWD names that
+    folder. OpenCode (not server mode) takes its project folder from PWD and used to refuse every
+    write in the ticket worktree as `external_directory`, ending the round NO_REPORT."""
+    need("opencode")
+    open_ticket(repo, "pwd")
+    wt = worktree(repo, 1, "pwd")
+    with ModelServer(Script(files={"src/hello.txt": "hello world\n"})) as srv:
+        env = make_env(tmp_path, srv, "opencode")
+        r = wo(repo / "src", "run", "1", "--executor", "opencode", "--model", MODELS["opencode"],
+               "--timeout", "120", env=env, timeout=RUN_TIMEOUT)
+        assert r.code == 0, r.err + r.out
+    assert invocations(tmp_path, "opencode")[-1][0] == str(wt)
+    assert git(repo, "show", "wo/0001-pwd:src/hello.txt") == "hello world\n"
+    t = trailers(repo, "wo/0001-pwd")
+    assert t["Wo-Status"] == "COMPLETED" and t["Wo-Executor"] == "opencode", t
+    log = Path(str(show(repo, 1)["log"]))
+    if not log.is_absolute():
+        log = repo / ".git" / log
+    assert "external_directory" not in log.read_text(errors="replace")
+
+
+def test_claude_first_429_ends_the_run_at_once_and_falls_back(repo: Path, tmp_path: Path) -> None:
+    """Claude Code as users run it (no CLAUDE_CODE_MAX_RETRIES) answers a 429 with an `api_retry`
+    event and would retry for about three minutes; wo-git stops it on that first event."""
+    need("claude", "codex")
+    commit_config(repo, 'executor = "claude"\nfallback = ["codex"]\n')
+    open_ticket(repo, "rl429")
+    script = Script(files={"hello.txt": "hello world\n"}, modes={"anthropic": "rate_limit"}, retry_after=None)
+    with ModelServer(script) as srv:
+        env = make_env(tmp_path, srv, "claude", "codex")
+        del env["CLAUDE_CODE_MAX_RETRIES"]
+        t0 = time.monotonic()
+        code, out = run(repo, env, "1", "--timeout", "170")
+        elapsed = time.monotonic() - t0
+        assert code == 0, out
+        assert "claude hit a rate limit; falling back to codex" in out
+        limited = [r for r in srv.model_requests() if r.path.split("?")[0].endswith("/messages")]
+    # one 429 (or two, if the first retry left before the kill), not ten over three minutes
+    assert 1 <= len(limited) <= 3, len(limited)
+    assert elapsed < 90, elapsed
+    report = git(repo, "show", "wo/0001-rl429:work-orders/0001-rl429/w02-report.md")
+    attempts = next(ln for ln in report.splitlines() if ln.startswith("- Attempts:"))
+    assert "claude: exit" in attempts and "stopped by rate-limit" in attempts, attempts
+    assert "codex: exit 0" in attempts, attempts
+    t = trailers(repo, "wo/0001-rl429")
+    assert t["Wo-Executor"] == "codex" and t["Wo-Status"] == "COMPLETED", t
+    assert git(repo, "show", "wo/0001-rl429:hello.txt") == "hello world\n"
 
 
 # ------------------------------------------------------------ rate-limit fallback

@@ -81,6 +81,7 @@ def run_cmd(
     stdout+stderr merged, each line parsed; kill the group on timeout or ``stop_on``."""
     profile = BUILTIN_PROFILES[profile_name]
     full_env = dict(env, **cmd.env)
+    full_env["PWD"] = str(cwd)  # as a shell started in cwd passes it on (OpenCode reads it)
     start = time.monotonic()
     proc = subprocess.Popen(
         cmd.argv,

@@ -319,6 +319,25 @@ def test_parse_claude() -> None:
     assert ev.error == "API Error: 400 scripted failure" and not ev.rate_limited
 
 
+CLAUDE_API_RETRY_429 = (
+    '{"type":"system","subtype":"api_retry","attempt":1,"max_retries":10,"retry_delay_ms":546,'
+    '"error_status":429,"error":"rate_limit","session_id":"72dad8de-c37a-498f-ae00-5ed25106bfff",'
+    '"uuid":"2bdd37ee-1458-4a8b-8636-d91287495ac2"}'
+)
+
+
+def test_parse_claude_first_api_retry_of_a_429_is_the_rate_limit() -> None:
+    # Claude Code prints this within a second of a 429, then retries for minutes
+    ev = parse_line(CL, CLAUDE_API_RETRY_429)
+    assert ev.rate_limited and ev.session_id == "72dad8de-c37a-498f-ae00-5ed25106bfff"
+    assert ev.error and "429" in ev.error and "attempt 1 of 10" in ev.error
+    # an overloaded or failing server is retried without stopping the run
+    for status, err in ((529, "overloaded"), (500, "api_error")):
+        other = CLAUDE_API_RETRY_429.replace('"error_status":429', f'"error_status":{status}').replace(
+            '"error":"rate_limit"', f'"error":"{err}"')
+        assert parse_line(CL, other) == LineEvent(session_id="72dad8de-c37a-498f-ae00-5ed25106bfff")
+
+
 def test_parse_claude_bash_tool_label() -> None:
     line = (
         '{"type":"assistant","message":{"content":[{"type":"tool_use","id":"t","name":"Bash",'

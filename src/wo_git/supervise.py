@@ -100,6 +100,16 @@ def kill_group(pgid: int) -> None:
         pass
 
 
+def shell_env(env: Mapping[str, str], cwd: Path | str) -> dict[str, str]:
+    """``env`` as a shell started in ``cwd`` passes it on: ``PWD`` is ``cwd`` (absolute).
+
+    ``OLDPWD`` goes too (it names where the user was, never the worktree).
+    """
+    out = {k: v for k, v in env.items() if k != "OLDPWD"}
+    out["PWD"] = os.path.abspath(cwd)
+    return out
+
+
 def supervise(
     argv: list[str],
     *,
@@ -117,16 +127,21 @@ def supervise(
 ) -> Outcome:
     """Run ``argv`` to completion or until a limit ends it; never raises for its exit.
 
-    ``should_stop`` is polled about twice a second and returns a reason
+    The program starts in ``cwd`` as a shell would start it there: ``env``
+    plus ``PWD`` set to ``cwd`` (a shell exports ``PWD`` on ``cd``; an
+    inherited one names the directory the user ran wo-git in, and OpenCode
+    takes its project folder from ``PWD``, refusing writes elsewhere as
+    ``external_directory``). ``should_stop`` is polled about twice a second and returns a reason
     (``"abort"``) to stop. Raises :class:`ExecutorFailed` only when the
     program cannot be started at all (missing, not executable).
     """
     start = time.monotonic()
+    env = shell_env(env, cwd)
     try:
         proc = subprocess.Popen(
             argv,
             cwd=cwd,
-            env=dict(env),
+            env=env,
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

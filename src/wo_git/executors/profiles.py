@@ -29,7 +29,11 @@ Output formats read by :func:`parse_line` (one event per line):
   ``turn.failed{error{message}}`` (a 429 ends it: ``exceeded retry limit,
   last status: 429 Too Many Requests``).
 - ``claude``: ``claude -p --output-format stream-json --verbose`` JSON lines
-  ``system``/``init`` (``session_id``), ``assistant`` (``message.content``
+  ``system``/``init`` (``session_id``), ``system``/``api_retry``
+  (``attempt``, ``max_retries``, ``retry_delay_ms``, ``error_status``,
+  ``error``: printed within a second of an HTTP 429, ``"error_status": 429,
+  "error": "rate_limit"``, after which Claude Code keeps retrying for about
+  three minutes: the first such event is the rate limit), ``assistant`` (``message.content``
   ``tool_use`` blocks; on an API error ``error: "rate_limit"``,
   ``api_error_status: 429``), ``user`` (tool results) and ``result``
   (``is_error``, ``result``, ``api_error_status``).
@@ -520,6 +524,15 @@ def _parse_claude(obj: dict[str, Any]) -> LineEvent:
     kind = obj.get("type")
     status = obj.get("api_error_status")
     api_limited = status == 429 or obj.get("api_error_type") == "rate_limit_error"
+    if kind == "system" and obj.get("subtype") == "api_retry":
+        # Claude Code is about to retry an API error; only a 429 stops the run (an overloaded
+        # or failing server is worth its retries)
+        retry_status = obj.get("error_status")
+        if retry_status == 429 or obj.get("error") == "rate_limit":
+            text = (f"rate limit (HTTP {retry_status or 429}): Claude Code would retry "
+                    f"(attempt {obj.get('attempt', '?')} of {obj.get('max_retries', '?')})")
+            return LineEvent(session_id=session, error=text, rate_limited=True)
+        return LineEvent(session_id=session)
     if kind == "assistant":
         message = obj.get("message") or {}
         content = message.get("content") if isinstance(message, dict) else None
