@@ -8,7 +8,10 @@ Writes (never clobbering what is there, and leaving every file valid):
 - the architect skill ``.claude/skills/wo-git/SKILL.md`` (kept if it exists);
 - the guard hook in ``.pre-commit-config.yaml``, edited as YAML in the file's
   own style and checked with pre-commit's own validation
-  (:mod:`wo_git.precommit_config`), then ``pre-commit install``.
+  (:mod:`wo_git.precommit_config`), then ``pre-commit install``;
+- the ``wo-git mcp`` server in the architect harnesses' project config
+  (:func:`register_mcp_server`: ``.mcp.json``, ``opencode.json(c)``,
+  ``.codex/config.toml``), merged into what is there.
 
 Running it again changes nothing and says so: every line starts ``kept`` or
 ``unchanged``. It commits nothing: the policy is in force once these files
@@ -17,13 +20,14 @@ are committed on the base branch.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from importlib import resources
 from pathlib import Path
 
 from wo_git.config import CONFIG_FILE, DEFAULT_CONFIG_TEXT
-from wo_git.errors import WoGitError
+from wo_git.errors import InvalidConfig, WoGitError
 from wo_git.git import Repo, clean_git_env, run_git
 from wo_git.precommit_config import HOOK_ID, HOOK_REPO, add_guard_hook
 
@@ -54,9 +58,10 @@ def init(repo: Repo, install_hook: bool = True) -> list[str]:
     done.insert(0, _write_config(root))
     done.insert(1, _write_agents_rules(root / "AGENTS.md"))
     done.insert(2, _write_skill(root / SKILL_PATH))
+    done.extend(register_mcp_server(root))
     if install_hook:
         done.append(_install_hook(repo, root))
-    paths = [CONFIG_FILE, "AGENTS.md", SKILL_PATH, PRECOMMIT_CONFIG]
+    paths = [CONFIG_FILE, "AGENTS.md", SKILL_PATH, PRECOMMIT_CONFIG, *(p for p in MCP_FILES if (root / p).exists())]
     pending = run_git("status", "--porcelain", "--untracked-files=all", "--", *paths, cwd=root).stdout
     wrote = any(not line.startswith("kept") for line in done)
     if not wrote:
@@ -118,3 +123,130 @@ def _install_hook(repo: Repo, root: Path) -> str:
     if before is not None and hook.is_file() and hook.read_bytes() == before:
         return "kept the pre-commit hook (installed)"
     return "installed the pre-commit hook (pre-commit install)"
+
+
+# ------------------------------------------------------------------ MCP registration
+
+MCP_NAME = "wo-git"
+"""The server's name in every harness's configuration."""
+MCP_FILES = (".mcp.json", "opencode.json", "opencode.jsonc", ".codex/config.toml")
+"""The harness configuration files :func:`register_mcp_server` may write."""
+
+
+def register_mcp_server(root: Path) -> list[str]:
+    """Register ``wo-git mcp`` for the architect harnesses whose project configuration is found.
+
+    - Claude Code, always (``init`` writes its skill): ``.mcp.json``,
+      ``mcpServers.wo-git = {"type": "stdio", "command": "wo-git", "args": ["mcp"]}``;
+    - OpenCode, when ``opencode.json``, ``opencode.jsonc`` or ``.opencode/``
+      exists: ``mcp.wo-git = {"type": "local", "command": ["wo-git", "mcp"], "enabled": true}``
+      in the existing file (``opencode.json`` if neither exists);
+    - Codex CLI, when ``.codex/`` exists: ``[mcp_servers.wo-git]`` in
+      ``.codex/config.toml`` (``command``, ``args``), edited with tomlkit.
+
+    Plain JSON is merged and written back (key order and indentation kept);
+    JSONC (comments, trailing commas) is edited as text at the place the
+    tokens of json-five's tokenizer show, so comments and layout stay; TOML
+    with tomlkit (comments kept). An existing ``wo-git`` entry is left as it is,
+    so running twice changes nothing. Returns one line per file. Raises
+    :class:`InvalidConfig` naming a file that does not parse (nothing
+    written to it).
+    """
+    done = [_register_json(root / ".mcp.json", "mcpServers",
+                           {"type": "stdio", "command": "wo-git", "args": ["mcp"]}, "Claude Code")]
+    oc = [p for p in (root / "opencode.jsonc", root / "opencode.json") if p.exists()]
+    if oc or (root / ".opencode").is_dir():
+        done.append(_register_json(oc[0] if oc else root / "opencode.json", "mcp",
+                                   {"type": "local", "command": ["wo-git", "mcp"], "enabled": True}, "OpenCode"))
+    if (root / ".codex").is_dir():
+        done.append(_register_toml(root / ".codex" / "config.toml", "Codex"))
+    return done
+
+
+def _register_json(path: Path, container: str, entry: dict[str, object], harness: str) -> str:
+    import json
+
+    import json5  # json-five: JSONC/JSON5 parsing and tokens with their offsets
+    from json5.tokenizer import tokenize
+
+    name = path.name
+    if not path.exists() or not path.read_text().strip():
+        path.write_text(json.dumps({container: {MCP_NAME: entry}}, indent=2) + "\n")
+        return f"wrote {name}: the wo-git MCP server for {harness}"
+    text = path.read_text()
+    try:
+        data = json5.loads(text)
+    except Exception as err:  # json-five raises its own JSON5DecodeError and tokenizer errors
+        raise InvalidConfig(f"{name} does not parse ({err}); fix it, then re-run init") from None
+    if not isinstance(data, dict) or not isinstance(data.get(container, {}), dict):
+        raise InvalidConfig(f"{name}: expected an object with an object {container!r}; fix it, then re-run init")
+    if MCP_NAME in data.get(container, {}):
+        return f"kept {name} (has the wo-git MCP server)"
+    try:
+        strict = json.loads(text)
+    except ValueError:
+        strict = None
+    if isinstance(strict, dict):  # plain JSON has no comments to keep: merge and write it back
+        strict.setdefault(container, {})[MCP_NAME] = entry
+        m = re.search(r"\n([ \t]+)\S", text)
+        path.write_text(json.dumps(strict, indent=m.group(1) if m else 2, ensure_ascii=False) + "\n")
+        return f"added the wo-git MCP server to {name} ({harness})"
+    tokens = [t for t in tokenize(text) if t.type not in ("WHITESPACE", "LINE_COMMENT", "BLOCK_COMMENT")]
+    depth, root_open, box_open, box_empty = 0, -1, -1, True
+    for i, t in enumerate(tokens):
+        if t.type in ("LBRACE", "LBRACKET"):
+            if depth == 0 and t.type == "LBRACE":
+                root_open = t.end
+            elif (depth == 1 and i >= 2 and tokens[i - 1].type == "COLON"
+                  and json5.loads(tokens[i - 2].value) == container):
+                box_open = t.end
+                box_empty = tokens[i + 1].type == "RBRACE"
+            depth += 1
+        elif t.type in ("RBRACE", "RBRACKET"):
+            depth -= 1
+    m = re.match(r"\n([ \t]+)", text[root_open:])
+    unit = m.group(1) if m else "  "
+
+    def block(obj: object, level: int) -> str:
+        return json.dumps(obj, indent=len(unit) if unit.strip(" ") == "" else "\t").replace("\n", "\n" + unit * level)
+
+    if box_open >= 0:
+        insert = f"\n{unit * 2}{json.dumps(MCP_NAME)}: {block(entry, 2)}" + ("" if box_empty else ",")
+        at = box_open
+    else:
+        root_empty = not data
+        insert = f"\n{unit}{json.dumps(container)}: {block({MCP_NAME: entry}, 1)}" + ("" if root_empty else ",")
+        at = root_open
+    new = text[:at] + insert + text[at:]
+    check = json5.loads(new)
+    assert check.get(container, {}).get(MCP_NAME) == entry, "registration did not land where expected"
+    path.write_text(new)
+    return f"added the wo-git MCP server to {name} ({harness})"
+
+
+def _register_toml(path: Path, harness: str) -> str:
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    text = path.read_text() if path.exists() else ""
+    try:
+        doc = tomlkit.parse(text)
+    except TOMLKitError as err:
+        raise InvalidConfig(f"{path.name} does not parse ({err}); fix it, then re-run init") from None
+    servers = doc.get("mcp_servers")
+    if servers is not None and not isinstance(servers, dict):
+        raise InvalidConfig(f"{path.name}: mcp_servers is not a table; fix it, then re-run init")
+    if servers is not None and MCP_NAME in servers:
+        return f"kept .codex/{path.name} (has the wo-git MCP server)"
+    server = tomlkit.table()
+    server.add("command", "wo-git")
+    server.add("args", ["mcp"])
+    if servers is None:
+        box = tomlkit.table(is_super_table=True)
+        box.add(MCP_NAME, server)
+        doc.add("mcp_servers", box)
+    else:
+        servers[MCP_NAME] = server
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(tomlkit.dumps(doc))
+    return f"{'added the wo-git MCP server to' if text else 'wrote'} .codex/{path.name} ({harness})"
