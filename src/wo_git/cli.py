@@ -27,6 +27,8 @@ from wo_git.git import Repo
 from wo_git.guard import ondemand
 from wo_git.init import HOOK_REPO
 from wo_git.init import init as do_init
+from wo_git.remote import ids as remote_ids
+from wo_git.remote import sync as remote_sync
 from wo_git.review import review as do_review
 from wo_git.review import ticket_diff
 from wo_git.run import ticket_config
@@ -100,20 +102,26 @@ def init(no_hook: bool) -> None:
 @click.option("--base", help="Branch to open from and merge into (default: the checked-out branch).")
 @click.option("--executor", help="Executor profile for this ticket.")
 @click.option("--model", help="Model for the executor.")
+@click.option("--remote", "remote_name", help="Allocate the id on this git remote (default: the config's `remote`).")
 @JSON
 def open_(slug: str, title: str, task: str | None, task_file: str | None, criteria: tuple[str, ...],
           context: str, scope: tuple[str, ...], allow: tuple[str, ...], base: str | None,
-          executor: str | None, model: str | None, as_json: bool) -> None:
+          executor: str | None, model: str | None, remote_name: str | None, as_json: bool) -> None:
     """Open a ticket: a work order committed on a new branch wo/NNNN-SLUG."""
     repo = _repo()
     text = _read_task(task, task_file)
     base_branch = base or _default_base(repo)
     cfg = load_config(repo, base_branch if base_branch and repo.branch_exists(base_branch) else None)
-    tk = tickets.open_ticket(repo, cfg, tickets.OpenRequest(
-        slug=slug, title=title, task=text, criteria=criteria, scope=scope, allow=allow,
-        base=base, executor=executor, model=model, context=context))
+    req = tickets.OpenRequest(slug=slug, title=title, task=text, criteria=criteria, scope=scope, allow=allow,
+                              base=base, executor=executor, model=model, context=context)
+    remote = remote_name or cfg.remote
+    opened = remote_ids.open_on_remote(repo, cfg, req, remote) if remote else None
+    tk = opened.ticket if opened else tickets.open_ticket(repo, cfg, req)
     data = {"id": tk.id, "slug": tk.slug, "branch": tk.branch, "work_file": tk.work_path(cfg),
-            "report_file": tk.report_path(cfg), "base": tk.base, "commit": tk.tip}
+            "report_file": tk.report_path(cfg), "base": tk.base, "commit": tk.tip,
+            "remote": opened.remote if opened else None, "offline": opened.offline if opened else None}
+    if opened and opened.offline:
+        click.echo(f"wo-git: {remote_ids.describe(opened)}", err=True)
     _emit(as_json, data, f"opened {tk.label} on {tk.branch} (from {tk.base})\n"
           f"  work order: {tk.work_path(cfg)}\n  report due: {tk.report_path(cfg)}\n"
           f"  next: wo-git run {tk.id} [--executor NAME | -- ARGV...]")
@@ -233,7 +241,8 @@ def list_(show_all: bool, as_json: bool) -> None:
     repo = _repo()
     items = [t for t in tickets.list_all(repo) if show_all or as_json or t.state not in ("accepted", "rejected")]
     rows = [f"{t.label}  {t.state:<9} {(t.status or '-'):<15} r{t.round}  {t.branch:<32} {t.title}" for t in items]
-    _emit(as_json, [t.to_json() for t in items], "\n".join(rows) if rows else "no tickets")
+    empty = (remote_sync.no_tickets_hint(repo) or "no tickets") if not items else ""
+    _emit(as_json, [t.to_json() for t in items], "\n".join(rows) if rows else empty)
 
 
 cli.add_command(list_, "status")
@@ -449,6 +458,50 @@ def mcp_(progress_every: float) -> None:
         raise errors.InvalidInput(f"the MCP server needs the mcp package ({err.name} is missing): "
                                   "pip install 'wo-git[mcp]'") from None
     mcp_server.serve(progress_every=progress_every)
+
+
+def _sync_text(res: remote_sync.SyncResult, verb: str) -> str:
+    def ids(xs: list[int]) -> str:
+        return ", ".join(f"{x:04d}" for x in xs)
+    parts = [f"{label} {ids(xs)}" for label, xs in (
+        ("new:", res.created), ("updated:", res.updated), ("pushed:", res.pushed),
+        ("ahead here (push them):", res.ahead), ("behind here:", res.behind)) if xs]
+    lines = [f"{verb} {res.remote}: " + ("; ".join(parts) if parts else "nothing to do")]
+    return "\n".join(lines + [f"  {n}" for n in res.notes])
+
+
+@cli.command("fetch")
+@click.argument("remote", required=False)
+@JSON
+def fetch_(remote: str | None, as_json: bool) -> None:
+    """Fetch a remote's tickets into refs/wo-remotes/REMOTE/ and fast-forward the local ones."""
+    repo = _repo()
+    res = remote_sync.fetch(repo, remote_sync.resolve_remote(repo, _head_config(repo), remote))
+    _emit(as_json, res.to_json(), _sync_text(res, "fetched"))
+
+
+@cli.command("push")
+@click.argument("remote", required=False)
+@click.option("--renumber", is_flag=True, help="Give tickets whose id the remote already has the next free id.")
+@JSON
+def push_(remote: str | None, renumber: bool, as_json: bool) -> None:
+    """Push this clone's tickets (records, branches, verdicts) to a remote, with leases."""
+    repo = _repo()
+    cfg = _head_config(repo)
+    name = remote_sync.resolve_remote(repo, cfg, remote)
+    res = remote_sync.push(repo, name)
+    if renumber and res.collisions:
+        moved = remote_ids.renumber_collisions(repo, cfg, name, res.collisions)
+        res.notes = [f"renumbered {old:04d} to {new:04d} (allocated on {name})" for old, new in moved]
+        res.collisions = []
+    _emit(as_json, res.to_json(), _sync_text(res, "pushed to"))
+    if res.collisions:
+        sys.exit(errors.EXIT_STALE)
+
+
+def _head_config(repo: Repo) -> Any:
+    base = _default_base(repo)
+    return load_config(repo, base) if base else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,6 +54,8 @@ class Config(BaseModel):
     """``[guard]``: extra protected patterns per category and an allow-list"""
     executors: dict[str, dict[str, Any]] = {}
     """user-defined or overridden executor profiles (``[executors.NAME]``)"""
+    remote: str | None = None
+    """a git remote shared as the mailbox: ``open`` allocates ids there, ``wait``/``accept`` use it"""
 
 
 def parse_config(text: str, origin: str = CONFIG_FILE) -> Config:
@@ -86,6 +88,7 @@ DEFAULT_CONFIG_TEXT = '''\
 # server_url = "http://127.0.0.1:4096"   # send opencode runs to a running `opencode serve`
 # copy_files = []                  # untracked files to copy into worktrees (never secrets)
 # checks = ["python -m pytest -q"] # run after each run; results go in the report
+# remote = "origin"                # share tickets there: ids allocated on it, workers, wait, accept
 
 [guard]
 # Extra gitignore-style patterns per protected category, added to the defaults.

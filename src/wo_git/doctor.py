@@ -26,6 +26,7 @@ from wo_git.errors import WoGitError
 from wo_git.executors.opencode_server import abort_session
 from wo_git.git import Repo
 from wo_git.postrun import RunFacts, finish_run
+from wo_git.remote import sync as remote_sync
 from wo_git.run import ticket_config
 from wo_git.supervise import kill_group
 from wo_git.verdict import _save_leftovers, pending_accepts, repair_accept
@@ -124,6 +125,15 @@ def _missing_branches(repo: Repo, fix: bool) -> list[Finding]:
             out.append(Finding("broken-record", tid, str(err)))
             continue
         if tk.state in ("accepted", "rejected") or tk.branch_tip is not None:
+            continue
+        there = remote_sync.remote_branch(repo, tk.branch)
+        if there is not None and repo.is_ancestor(tk.tip, there[1]):
+            # the branch lives on a remote only (fetched, never checked out here): take it from there
+            f = Finding("remote-only-branch", tid, f"{tk.branch} lives only on {there[0]} "
+                        f"({remote_sync.tracking_branch(there[0], tk.branch)} at {there[1][:10]})")
+            out.append(f)
+            if fix:
+                f.fixed = repo.create_ref(tk.branch_ref, there[1], f"wo-git doctor: branch from {there[0]}")
             continue
         f = Finding("missing-branch", tid, f"{tk.branch} is missing; the record is at {tk.tip[:10]}")
         out.append(f)

@@ -15,7 +15,7 @@ the record's first-parent chain of such commits plus the run lock, so
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from wo_git import runs
@@ -308,13 +308,19 @@ def default_base(repo: Repo, cfg: Config) -> str:
     return base
 
 
-def open_ticket(repo: Repo, cfg: Config, req: OpenRequest) -> Ticket:
+def open_ticket(
+    repo: Repo, cfg: Config, req: OpenRequest, *,
+    reserve: Callable[[int, str, CommitId], bool] | None = None, first_id: int = 1,
+) -> Ticket:
     """Open a ticket: allocate an id, commit the work file on a new branch at the base tip.
 
-    The id is the lowest free number above every existing record, claimed by
-    creating ``refs/wo/tickets/NNNN`` only if absent; a lost race moves on to
-    the next number. Nothing in the user's working tree, index or HEAD
-    changes. Raises :class:`InvalidInput` for a bad slug or a missing base.
+    The id is the lowest free number above every existing record (and at
+    least ``first_id``), claimed by creating ``refs/wo/tickets/NNNN`` only if
+    absent; a lost race moves on to the next number. ``reserve(id, branch_ref,
+    commit)``, if given, is asked first and returns ``False`` when the id is
+    taken elsewhere (a remote: :mod:`wo_git.remote.ids`). Nothing in the
+    user's working tree, index or HEAD changes. Raises :class:`InvalidInput`
+    for a bad slug or a missing base.
     """
     check_slug(req.slug)
     if not req.title.strip():
@@ -330,7 +336,7 @@ def open_ticket(repo: Repo, cfg: Config, req: OpenRequest) -> Ticket:
         raise InvalidInput(f"base branch {base!r} does not exist (create it or pass --base)")
     if any(a.strip() == "" for a in req.allow):
         raise InvalidInput("--allow needs a pattern")
-    candidate = (all_ids(repo) or [0])[-1] + 1
+    candidate = max((all_ids(repo) or [0])[-1] + 1, first_id)
     for _ in range(1000):
         label = ticket_label(candidate)
         name = f"{label}-{req.slug}"
@@ -364,8 +370,12 @@ def open_ticket(repo: Repo, cfg: Config, req: OpenRequest) -> Ticket:
             },
         )
         oid = repo.write_commit([base_tip], message, files={f"{folder}/{work_name(1)}": text.encode()})
+        branch_ref = f"refs/heads/wo/{name}"
+        if reserve is not None and repo.ref_target(record_ref(candidate)) is None \
+                and not reserve(candidate, branch_ref, oid):
+            candidate += 1
+            continue
         if repo.create_ref(record_ref(candidate), oid, f"wo-git: open {label}"):
-            branch_ref = f"refs/heads/wo/{name}"
             if not repo.create_ref(branch_ref, oid, f"wo-git: open {label}"):
                 raise BadState(
                     f"branch wo/{name} already exists; ticket {label} is recorded but has no "
