@@ -118,8 +118,9 @@ def open_(slug: str, title: str, task: str | None, task_file: str | None, criter
     opened = remote_ids.open_on_remote(repo, cfg, req, remote) if remote else None
     tk = opened.ticket if opened else tickets.open_ticket(repo, cfg, req)
     data = {"id": tk.id, "slug": tk.slug, "branch": tk.branch, "work_file": tk.work_path(cfg),
-            "report_file": tk.report_path(cfg), "base": tk.base, "commit": tk.tip,
-            "remote": opened.remote if opened else None, "offline": opened.offline if opened else None}
+            "report_file": tk.report_path(cfg), "base": tk.base, "commit": tk.tip}
+    if opened:  # with a remote in use: where the id came from
+        data |= {"remote": opened.remote, "offline": opened.offline}
     if opened and opened.offline:
         click.echo(f"wo-git: {remote_ids.describe(opened)}", err=True)
     _emit(as_json, data, f"opened {tk.label} on {tk.branch} (from {tk.base})\n"
