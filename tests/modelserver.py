@@ -40,6 +40,13 @@ Scripted turn logic, per request:
   heredoc, or a ``mkdir -p && cat > file`` heredoc with
   ``codex_write="shell"``).
 - a request whose conversation ends in tool results: the final text, and stop.
+- ``Script.turns`` (a callable) replaces the last two rules: it gets each
+  request that offers tools and returns the final text or the tool calls to
+  make, so a test can script a whole architect session (open, run, wait,
+  show, accept) by the number of tool results so far.
+
+Each recorded request has its arrival time and body size (``Recorded.time``,
+``Recorded.size``).
 
 Which files: ``Script.files`` (path -> content; relative paths are joined to
 ``Script.cwd``, or without one to the worktree the prompt names, when a tool
@@ -84,7 +91,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -135,6 +142,9 @@ class Script:
     #: the ``retry-after`` header (seconds) of a 429, or ``None`` for none: Claude Code gives
     #: up at once on a long one and retries a short or missing one for minutes
     retry_after: str | None = "3600"
+    #: when set, decides every request that offers tools: return the final text (a ``str``) or
+    #: the tool calls to make, ``[(tool name, arguments), ...]`` (a scripted architect session)
+    turns: Callable[[dict[str, Any]], str | list[tuple[str, dict[str, Any]]]] | None = None
 
 
 @dataclass
@@ -145,6 +155,9 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    #: when it arrived (``time.time()``), and the size of its body in bytes
+    time: float = 0.0
+    size: int = 0
 
 
 def report_text(status: str = "COMPLETED", files: list[str] | None = None) -> str:
@@ -294,7 +307,7 @@ class ModelServer:
                     body = {}
                 if not isinstance(body, dict):
                     body = {}
-                server._record(self, body)
+                server._record(self, body, len(raw))
                 server._answer(self, body)
 
             def _json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
@@ -345,10 +358,10 @@ class ModelServer:
         return [r for r in self.model_requests() if _tool_names(r.body)]
 
     # internals -------------------------------------------------------------
-    def _record(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+    def _record(self, h: BaseHTTPRequestHandler, body: dict[str, Any], size: int = 0) -> None:
         with self._lock:
             self.requests.append(
-                Recorded(h.command, h.path, {k.lower(): v for k, v in h.headers.items()}, body)
+                Recorded(h.command, h.path, {k.lower(): v for k, v in h.headers.items()}, body, time.time(), size)
             )
 
     def _next_id(self) -> int:
@@ -448,6 +461,12 @@ class ModelServer:
                 )
             else:
                 text = self.script.title
+        elif self.script.turns is not None:
+            turn = self.script.turns(body)
+            if isinstance(turn, str):
+                text = turn
+            else:
+                calls = turn
         elif _last_is_tool_result(path, body):
             text = self.script.final_text
         else:
