@@ -4,19 +4,35 @@
 order's criteria, the report's status and notes, the diffstat from the real
 diff (unidiff), the exit code, duration, log path, session, guard verdict
 and checks. The full diff is ``wo-git diff``.
+
+Diffstats, each labelled as what it is (text and ``--json`` alike):
+
+- ``diffstat``: what the shown round committed (its order commit to its
+  report commit, the report file left out);
+- ``ticket_diffstat``: the whole ticket so far (the merge base with the
+  base branch to the branch tip, the ticket's mailbox folder left out);
+- ``refused_diffstat``: for a ``GUARD_REJECTED`` round, what the guard
+  refused, read from the commit the post-run hook kept on
+  ``refs/wo/rounds/NNNN-rR`` (``Wo-Event: refused``); none of it was merged.
+
+``warnings`` holds lines the architect must not miss, such as a COMPLETED
+report whose round changed nothing. The report itself appears once: the
+executor's text (``report``), bounded; the run record wo-git appended to it
+is given as separate fields (``exit_code``, ``log``, ...).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from wo_git import diffstat, runs, tickets
 from wo_git.config import Config
 from wo_git.errors import BadState, InvalidInput, WoGitError
 from wo_git.git import Repo
+from wo_git.localpaths import log_path
 from wo_git.mailbox import GENERATED_MARK, criteria_of, parse_report, parse_work, task_of
 
 REPORT_LINES = 40
@@ -31,10 +47,17 @@ class Packet:
     task: str
     criteria: list[str]
     report_text: str | None
-    report_fields: dict[str, str]
     run: dict[str, str]
     stat: diffstat.DiffStat
     violations: list[str]
+    ticket_stat: diffstat.DiffStat | None = None
+    """the whole ticket's diffstat; ``None`` when it cannot be computed (no branch, no base)"""
+    refused_stat: diffstat.DiffStat | None = None
+    """what the guard refused in a GUARD_REJECTED round; ``None`` otherwise"""
+    refused_ref: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    log: str | None = None
+    """the log's absolute path on this machine (the report commits it relative to the git dir)"""
 
     def to_json(self) -> dict[str, Any]:
         """The stable ``--json`` shape: the ticket fields plus the packet's."""
@@ -44,10 +67,10 @@ class Packet:
             shown_round=self.round,
             task=self.task,
             criteria=self.criteria,
-            report={"fields": self.report_fields, "text": _bounded(self.report_text or "")},
+            report=_bounded(self.report_text) if self.report_text is not None else None,
             exit_code=int(exit_code) if exit_code.lstrip("-").isdigit() else None,
             duration=_seconds(self.run.get("duration")),
-            log=(self.run.get("log") or "").rsplit(" (", 1)[0] or None,
+            log=self.log,
             session=self.run.get("session") if self.run.get("session") not in (None, "-") else None,
             executor=self.run.get("executor"),
             stopped_by=self.run.get("stopped by"),
@@ -55,6 +78,10 @@ class Packet:
             guard="rejected" if self.violations else ("clean" if self.run else None),
             violations=self.violations,
             diffstat=self.stat.to_json(),
+            ticket_diffstat=self.ticket_stat.to_json() if self.ticket_stat is not None else None,
+            refused_diffstat=self.refused_stat.to_json() if self.refused_stat is not None else None,
+            refused_ref=self.refused_ref,
+            warnings=self.warnings,
         )
         return data
 
@@ -91,7 +118,7 @@ def _run_section(report: str | None) -> tuple[dict[str, str], list[str]]:
 
 
 def build(repo: Repo, cfg: Config, tk: tickets.Ticket, round_: int | None = None) -> Packet:
-    """Assemble the packet for a round (default: the latest)."""
+    """Assemble the packet for a round (default: the latest); see the module docstring."""
     r = round_ or tk.round
     work = repo.read_path(tk.tip, tk.work_path(cfg, r))
     task, criteria = "", []
@@ -102,13 +129,49 @@ def build(repo: Repo, cfg: Config, tk: tickets.Ticket, round_: int | None = None
     own = parse_report(report) if report else None
     run, violations = _run_section(report)
     start = next((e.commit.id for e in tk.events if e.event in ("open", "revise") and e.round == r), None)
-    end = next((e.commit.id for e in tk.events if e.event == "report" and e.round == r), None)
+    end_ev = next((e for e in tk.events if e.event == "report" and e.round == r), None)
     stat = diffstat.DiffStat()
-    if start and end:
-        stat = diffstat.parse(repo.diff_text(start, end))
-        stat.files = [f for f in stat.files if f.path != tk.report_path(cfg, r)]
-    return Packet(tk, r, task, criteria, own.text if own else None, own.fields if own else {}, run, stat,
-                  violations)
+    refused: diffstat.DiffStat | None = None
+    refused_at: str | None = None
+    if start and end_ev:
+        stat = _stat(repo, start, end_ev.commit.id, [tk.report_path(cfg, r)])
+        if end_ev.status == "GUARD_REJECTED":
+            refused_at = f"refs/wo/rounds/{tk.label}-r{r}"
+            kept = repo.ref_target(refused_at)
+            if kept is not None and repo.commit_info(kept).trailers.get("Wo-Event") == "refused":
+                refused = _stat(repo, start, kept, [tk.report_path(cfg, r)])
+            else:
+                refused_at = None
+    warnings = []
+    if end_ev is not None and end_ev.status == "COMPLETED" and not stat.files:
+        warnings.append("the report says COMPLETED but the round changed no file")
+    log = (run.get("log") or "").rsplit(" (", 1)[0]
+    return Packet(tk, r, task, criteria, own.text if own else None, run, stat, violations,
+                  ticket_stat=_ticket_stat(repo, cfg, tk), refused_stat=refused, refused_ref=refused_at,
+                  warnings=warnings, log=str(log_path(repo, log)) if log else None)
+
+
+def _stat(repo: Repo, old: str, new: str, leave_out: list[str]) -> diffstat.DiffStat:
+    return diffstat.parse(repo.diff_text(old, new, [".", *(f":(exclude,literal){p}" for p in leave_out)]))
+
+
+def _ticket_stat(repo: Repo, cfg: Config, tk: tickets.Ticket) -> diffstat.DiffStat | None:
+    """The whole ticket's change: merge base with the base branch to the tip, mailbox folder left out.
+
+    Once the branch is gone (accepted, rejected), from the base as it was
+    at ``open`` to the ticket's last commit.
+    """
+    opened = tk.last("open")
+    if opened is None:
+        return None
+    tip = tk.branch_tip
+    base_tip = repo.ref_target(f"refs/heads/{tk.base}")
+    start = repo.merge_base(base_tip, tip) if tip and base_tip else None
+    if tip is None or start is None:
+        if not opened.commit.parents:
+            return None
+        start, tip = opened.commit.parents[0], tk.events[0].commit.id
+    return _stat(repo, start, tip, [tk.folder(cfg)])
 
 
 def render(p: Packet, brief: bool = False) -> str:
@@ -124,16 +187,29 @@ def render(p: Packet, brief: bool = False) -> str:
             lines += ["", "Criteria:", *(f"  - {c}" for c in p.criteria[:20])]
     if p.run:
         lines += ["", "Run:"]
-        for key in ("exit code", "stopped by", "reason", "duration", "executor", "model", "session", "log"):
+        for key in ("exit code", "stopped by", "reason", "duration", "executor", "model", "session"):
             if key in p.run and p.run[key] not in ("-", ""):
                 lines.append(f"  {key}: {p.run[key]}")
+        if p.log:
+            lines.append(f"  log: {p.log}")
     if p.report_text is not None:
         body = p.report_text
         lines += ["", "Report:", *("  " + ln for ln in _bounded(body, 12 if brief else REPORT_LINES).splitlines())]
     elif tk.state in ("open", "running"):
         lines += ["", f"No report yet for round {p.round}."]
-    if p.stat.files:
-        lines += ["", f"Diffstat: {p.stat.summary()}", *("  " + ln for ln in p.stat.lines(10 if brief else 40))]
+    limit = 10 if brief else 40
+    if p.refused_stat is not None:
+        lines += ["", f"Refused diffstat (round {p.round}, NOT merged; kept on {p.refused_ref}): "
+                  f"{p.refused_stat.summary()}", *("  " + ln for ln in p.refused_stat.lines(limit))]
+    several = p.ticket.round > 1
+    if p.stat.files or (p.run and p.refused_stat is None):
+        label = f"Diffstat, round {p.round}" if several else "Diffstat"
+        lines += ["", f"{label}: {p.stat.summary()}", *("  " + ln for ln in p.stat.lines(limit))]
+    if several and p.ticket_stat is not None:
+        lines += ["", f"Diffstat, whole ticket (rounds 1-{p.ticket.round}): {p.ticket_stat.summary()}",
+                  *("  " + ln for ln in p.ticket_stat.lines(limit))]
+    for w in p.warnings:
+        lines += ["", f"Warning: {w}"]
     if p.violations:
         lines += ["", f"Guard: REJECTED ({len(p.violations)})", *(f"  - {v}" for v in p.violations[:20])]
     elif p.run:

@@ -27,10 +27,11 @@ from pathlib import Path
 
 from wo_git import diffstat
 from wo_git.config import Config
-from wo_git.git import Repo, run_git
+from wo_git.git import Repo, format_message, run_git
 from wo_git.guard import snapshot
 from wo_git.guard.check import MailboxRule, Violation, check_changes, check_commits
 from wo_git.guard.policy import Policy
+from wo_git.localpaths import log_ref, scrub
 from wo_git.mailbox import GENERATED_MARK, parse_report
 from wo_git.tickets import Ticket, commit_event
 from wo_git.tickets import load as load_ticket
@@ -40,6 +41,7 @@ from wo_git.worktrees import gitdir_of, reset_mailbox
 LOG_TAIL_LINES = 40
 LOG_TAIL_BYTES = 4096
 CHECK_TIMEOUT = 600.0
+NO_CHANGE_WARNING = "the report says COMPLETED but the round changed no file"
 
 
 @dataclass
@@ -191,7 +193,7 @@ def finish_run(
     stat = diffstat.parse(repo.diff_text(start, final_tree))
     stat.files = [f for f in stat.files if f.path != report_path]
     checks = run_checks(cfg, worktree) if cfg.checks and not found else []
-    report = _compose(tk, own, status, facts, stat, checks, found)
+    report = _compose(tk, own, status, facts, stat, checks, found, repo=repo, worktree=worktree)
     files = {report_path: report.encode()}
     trailers = {
         "Wo-Status": status,
@@ -211,6 +213,7 @@ def finish_run(
                            repo.ref_target(f"refs/wo/rounds/{tk.label}-r{tk.round}"))], "wo-git: keep executor commits")
     tk.branch_tip = current_branch
     if found:
+        _keep_refused(repo, tk, start, head, final_tree, files)
         oid = commit_event(repo, tk, event="report", role="executor", round_=tk.round, subject=subject,
                            body=body, files=files, trailers=trailers, parent=start,
                            author_name=f"wo-git executor ({facts.executor})")
@@ -234,7 +237,7 @@ def _finish_without_worktree(
         tk = load_ticket(repo, tk.id, cfg)
     facts.error = (facts.error + "; " if facts.error else "") + f"the worktree {worktree} was removed or broken"
     status = "GUARD_REJECTED" if found else "NO_REPORT"
-    report = _compose(tk, None, status, facts, diffstat.DiffStat(), [], found)
+    report = _compose(tk, None, status, facts, diffstat.DiffStat(), [], found, repo=repo, worktree=worktree)
     tk.branch_tip = repo.ref_target(tk.branch_ref)
     oid = commit_event(
         repo, tk, event="report", role="executor", round_=tk.round,
@@ -245,6 +248,31 @@ def _finish_without_worktree(
     )
     repo.prune_worktrees()
     return PostRunResult(oid, status, found, report)
+
+
+def refused_ref(tk: Ticket, round_: int | None = None) -> str:
+    """``refs/wo/rounds/0007-r2``: the round's own commits, and for a refused round what was refused."""
+    return f"refs/wo/rounds/{tk.label}-r{round_ or tk.round}"
+
+
+def _keep_refused(
+    repo: Repo, tk: Ticket, start: str, head: str, final_tree: str, report: dict[str, bytes]
+) -> None:
+    """Record what the guard refused as a commit on :func:`refused_ref` (trailer ``Wo-Event: refused``).
+
+    Its tree is the worktree as the executor left it, with the composed
+    report in place of the executor's raw one; its parent the executor's last
+    commit (so those stay reachable too). Nothing of it is merged; the packet
+    reads the refused diffstat from it (``start`` to it).
+    """
+    msg = format_message(
+        f"wo {tk.label} round {tk.round}: refused by the guard (not merged)",
+        f"The worktree as the executor left it; the round began at {start}.",
+        {"Wo-Ticket": tk.label, "Wo-Round": tk.round, "Wo-Role": "system", "Wo-Event": "refused"},
+    )
+    oid = repo.write_commit([head], msg, base_tree=final_tree, files=report)
+    name = refused_ref(tk)
+    repo.update_refs([(name, oid, repo.ref_target(name))], "wo-git: keep refused changes")
 
 
 def _sync_worktree(worktree: Path, branch_ref: str) -> None:
@@ -263,8 +291,17 @@ def _compose(
     stat: diffstat.DiffStat,
     checks: list[tuple[str, int | None, str]],
     found: list[Violation],
+    *,
+    repo: Repo,
+    worktree: Path | None = None,
 ) -> str:
-    """The committed report: the executor's text (or a stand-in) plus the generated section."""
+    """The committed report: the executor's text (or a stand-in) plus the generated section.
+
+    Nothing machine-local is committed: the log is named relative to the git
+    common dir (``wo/logs/0007-r1-a1.log``) and every absolute path of this
+    machine is replaced (:func:`wo_git.localpaths.scrub`), the executor's
+    text included.
+    """
     num = f"W{2 * tk.round:02d}"
     if own is None or not own.strip():
         head = (f"# {num} - Report for {tk.slug}\n\n- Status: NO_REPORT\n"
@@ -282,13 +319,15 @@ def _compose(
     lines.append(f"- Executor: {facts.executor}")
     lines.append(f"- Model: {facts.model or '-'}")
     lines.append(f"- Session: {facts.session_id or '-'}")
-    lines.append(f"- Log: {facts.log} ({facts.output_bytes} bytes)")
+    lines.append(f"- Log: {log_ref(repo, facts.log)} ({facts.output_bytes} bytes)")
     if facts.attempts:
         lines.append("- Attempts: " + "; ".join(facts.attempts))
     if facts.error:
         lines.append(f"- Executor error: {facts.error}")
-    lines.append(f"- Diffstat: {stat.summary()}")
+    lines.append(f"- {'Refused diffstat (not committed)' if found else 'Diffstat'}: {stat.summary()}")
     lines += [f"  - {ln}" for ln in stat.lines()]
+    if status == "COMPLETED" and not stat.files:
+        lines.append(f"- Warning: {NO_CHANGE_WARNING}")
     if checks:
         lines.append("- Checks:")
         for cmd, code, tail in checks:
@@ -305,4 +344,4 @@ def _compose(
     if status in ("NO_REPORT", "BLOCKED", "GUARD_REJECTED") or (facts.exit_code not in (0, None)) or facts.stopped_by:
         lines += ["", "### Log tail", "", "```", log_tail(facts.log).replace("```", "'''"), "```"]
     lines.append(f"\n_Recorded {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}._")
-    return "\n".join(lines) + "\n"
+    return scrub("\n".join(lines) + "\n", repo, worktree)
