@@ -27,6 +27,10 @@ from wo_git.git import Repo
 from wo_git.guard import ondemand
 from wo_git.init import HOOK_REPO
 from wo_git.init import init as do_init
+from wo_git.plan import drive as plan_drive
+from wo_git.plan import store as plan_store
+from wo_git.plan.commands import plan as plan_group
+from wo_git.plan.render import render as render_plan
 from wo_git.remote import ids as remote_ids
 from wo_git.remote import sync as remote_sync
 from wo_git.review import review as do_review
@@ -207,18 +211,34 @@ def _exit_for_status(statuses: list[str | None]) -> None:
 
 
 @cli.command()
-@click.argument("tickets_", metavar="ID...", nargs=-1, required=True)
+@click.argument("tickets_", metavar="ID...", nargs=-1)
 @click.option("--timeout", type=float, help="Give up after this many seconds: exit 7, still running (wait again).")
 @click.option("--any", "any_", is_flag=True, help="Return as soon as any one of the tickets has its report.")
+@click.option("--plan", "plan_name", metavar="NAME",
+              help="Drive the plan NAME until a ticket needs a decision or the plan is done.")
 @JSON
-def wait(tickets_: tuple[str, ...], timeout: float | None, any_: bool, as_json: bool) -> None:
+def wait(tickets_: tuple[str, ...], timeout: float | None, any_: bool, plan_name: str | None,
+         as_json: bool) -> None:
     """Block until each ticket has a report, then print each brief packet.
 
     Uses no CPU while waiting. Exit 0 if all are COMPLETED, 3 if any was
     guard-rejected, 5 otherwise; 7 if --timeout ran out first (the tickets
     still running are listed; `--json` prints {"timed_out", "reported",
-    "pending"} then, else a list of packets).
+    "pending"} then, else a list of packets). With --plan NAME: exit 0 with
+    the decisions due (or the plan done), 7 on timeout.
     """
+    if plan_name is not None:
+        if tickets_:
+            raise click.UsageError("give ticket ids or --plan, not both")
+        repo = _repo()
+        st = plan_drive.wait(repo, plan_store.resolve_name(repo, plan_name), timeout)
+        if st is None:
+            click.echo(f"timed out after {timeout:g} s; plan {plan_name} needs no decision yet", err=True)
+            sys.exit(errors.EXIT_TIMEOUT)
+        _emit(as_json, st.to_json(), lambda: render_plan(st))
+        return
+    if not tickets_:
+        raise click.UsageError("give ticket ids (wo-git wait 7 8) or --plan NAME")
     res = packet.wait_for(_repo(), tickets_, timeout=timeout, any_=any_)
     if as_json:
         data: Any = res.to_json() if res.timed_out else [p.to_json() for p in res.reported]
@@ -503,6 +523,9 @@ def push_(remote: str | None, renumber: bool, as_json: bool) -> None:
 def _head_config(repo: Repo) -> Any:
     base = _default_base(repo)
     return load_config(repo, base) if base else None
+
+
+cli.add_command(plan_group)
 
 
 def main(argv: list[str] | None = None) -> int:

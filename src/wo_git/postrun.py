@@ -203,6 +203,7 @@ def finish_run(
         "Wo-Exit": facts.exit_code if facts.exit_code is not None else "none",
         "Wo-Stopped-By": facts.stopped_by,
         "Wo-Reason": facts.reason,
+        "Wo-Checks": ("failed" if any(c[1] != 0 for c in checks) else "passed") if checks else None,
     }
     subject = f"wo {tk.label} report: round {tk.round}: {status}"
     body = stat.summary() if not found else f"{len(found)} guard violation(s); changes left in the worktree"

@@ -298,6 +298,8 @@ class OpenRequest:
     executor: str | None = None
     model: str | None = None
     context: str = ""
+    trailers: tuple[tuple[str, str], ...] = ()
+    """extra trailers on the open commit, e.g. ``(("Wo-Plan", "release"),)``"""
 
 
 def default_base(repo: Repo, cfg: Config) -> str:
@@ -367,6 +369,7 @@ def open_ticket(
                 "Wo-Base": base,
                 "Wo-Executor": req.executor,
                 "Wo-Model": req.model,
+                **dict(req.trailers),
             },
         )
         oid = repo.write_commit([base_tip], message, files={f"{folder}/{work_name(1)}": text.encode()})
@@ -391,6 +394,7 @@ def revise_ticket(
     replace_criteria: list[str] | None = None, context: str = "",
     scope: list[str] | None = None, allow: list[str] | None = None,
     executor: str | None = None, model: str | None = None,
+    trailers: Mapping[str, str | int | None] | None = None,
 ) -> Ticket:
     """Commit a correction order: the next round's work file on the same branch.
 
@@ -399,7 +403,8 @@ def revise_ticket(
     exactly ``replace_criteria``), the previous report's status and notes,
     and names the earlier rounds' files. Allowed when the current round has
     a report; raises :class:`BadState` otherwise, :class:`InvalidInput` for
-    an empty task or criterion.
+    an empty task or criterion. ``trailers`` are added to the revise commit
+    (a plan's automatic rounds say why with ``Wo-Auto``).
     """
     if tk.state not in ("reported",):
         raise BadState(
@@ -411,7 +416,8 @@ def revise_ticket(
     if not task.strip():
         raise InvalidInput("the correction order's task is empty: pass --task, --task-file, or stdin")
     commit_order(repo, cfg, tk, task=task, criteria=next_criteria(repo, cfg, tk, criteria, replace_criteria),
-                 context=context, scope=scope, allow=allow, executor=executor, model=model)
+                 context=context, scope=scope, allow=allow, executor=executor, model=model,
+                 trailers=trailers)
     return load(repo, tk.id, cfg)
 
 
