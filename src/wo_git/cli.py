@@ -33,6 +33,7 @@ from wo_git.plan.commands import plan as plan_group
 from wo_git.plan.render import render as render_plan
 from wo_git.remote import ids as remote_ids
 from wo_git.remote import sync as remote_sync
+from wo_git.remote import worker as remote_worker
 from wo_git.review import review as do_review
 from wo_git.review import ticket_diff
 from wo_git.run import ticket_config
@@ -518,6 +519,35 @@ def push_(remote: str | None, renumber: bool, as_json: bool) -> None:
     _emit(as_json, res.to_json(), _sync_text(res, "pushed to"))
     if res.collisions:
         sys.exit(errors.EXIT_STALE)
+
+
+@cli.command("worker", context_settings={"ignore_unknown_options": False})
+@click.argument("argv", nargs=-1, type=click.UNPROCESSED)
+@click.option("--remote", "remote_name", help="The remote to take tickets from (default: the config's, or origin).")
+@click.option("--executor", help="Executor profile for every run (`-- ARGV` means the command profile).")
+@click.option("--max-parallel", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runs at once in this clone.")
+@click.option("--once", is_flag=True, help="Exit when the remote has no open ticket left.")
+@click.option("--lease", type=click.FloatRange(min=0.5), default=60.0, show_default=True,
+              help="Seconds a claim holds without renewal (renewed every third of it).")
+@click.option("--poll", type=click.FloatRange(min=0.05), default=2.0, show_default=True,
+              help="Longest pause in seconds between fetches while idle.")
+@click.option("--timeout", type=float, help="Wall-clock limit per run, seconds.")
+@JSON
+def worker(argv: tuple[str, ...], remote_name: str | None, executor: str | None, max_parallel: int, once: bool,
+           lease: float, poll: float, timeout: float | None, as_json: bool) -> None:
+    """Take open tickets from a remote, run them here, publish the reports; repeat.
+
+    Each ticket is claimed on the remote with a compare-and-swap push and a
+    lease, so any number of workers on any machines run each ticket once.
+    """
+    repo = _repo()
+    name = remote_sync.resolve_remote(repo, _head_config(repo), remote_name)
+    opts = remote_worker.WorkerOptions(remote=name, executor=executor, argv=list(argv), max_parallel=max_parallel,
+                                       once=once, lease=lease, poll=poll, timeout=timeout)
+    stats = remote_worker.work(repo, opts, say=lambda s: click.echo(s, err=True))
+    _emit(as_json, stats.to_json(), f"worker {stats.worker}: published {len(stats.published)}, "
+          f"lost {len(stats.lost)}, failed {len(stats.failed)}")
 
 
 def _head_config(repo: Repo) -> Any:
