@@ -89,7 +89,8 @@ def _session_repo(tmp_path: Path) -> tuple[Path, Path]:
     cfg.write_text(f'executor = "scripted"\n{cfg.read_text()}\n[executors.scripted]\nargv = ["{exe}"]\n')
     (repo / "do-it.sh").write_text(f"#!/bin/sh\nexec {exe}\n")
     (repo / "do-it.sh").chmod(0o755)
-    r = sh.run('git add .wo-git.toml AGENTS.md .claude .pre-commit-config.yaml do-it.sh && git commit -m "wo-git"')
+    r = sh.run("git add .wo-git.toml AGENTS.md .claude .pre-commit-config.yaml .mcp.json do-it.sh"
+               ' && git commit -m "wo-git"')
     assert r.returncode == 0, r.stdout + r.stderr
     return repo, mode
 
