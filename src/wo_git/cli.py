@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from wo_git import doctor as doctor_mod
-from wo_git import errors, packet, tickets
+from wo_git import errors, opening, packet, tickets
 from wo_git import run as run_mod
 from wo_git.config import load_config
 from wo_git.git import Repo
@@ -113,21 +113,13 @@ def open_(slug: str, title: str, task: str | None, task_file: str | None, criter
           context: str, scope: tuple[str, ...], allow: tuple[str, ...], base: str | None,
           executor: str | None, model: str | None, remote_name: str | None, as_json: bool) -> None:
     """Open a ticket: a work order committed on a new branch wo/NNNN-SLUG."""
-    repo = _repo()
     text = _read_task(task, task_file)
-    base_branch = base or _default_base(repo)
-    cfg = load_config(repo, base_branch if base_branch and repo.branch_exists(base_branch) else None)
     req = tickets.OpenRequest(slug=slug, title=title, task=text, criteria=criteria, scope=scope, allow=allow,
                               base=base, executor=executor, model=model, context=context)
-    remote = remote_name or cfg.remote
-    opened = remote_ids.open_on_remote(repo, cfg, req, remote) if remote else None
-    tk = opened.ticket if opened else tickets.open_ticket(repo, cfg, req)
-    data = {"id": tk.id, "slug": tk.slug, "branch": tk.branch, "work_file": tk.work_path(cfg),
-            "report_file": tk.report_path(cfg), "base": tk.base, "commit": tk.tip}
-    if opened:  # with a remote in use: where the id came from
-        data |= {"remote": opened.remote, "offline": opened.offline}
-    if opened and opened.offline:
-        click.echo(f"wo-git: {remote_ids.describe(opened)}", err=True)
+    res = opening.open_ticket(_repo(), req, remote_name)
+    tk, cfg, data = res.ticket, res.cfg, res.to_json()
+    if res.offline_note:
+        click.echo(f"wo-git: {res.offline_note}", err=True)
     _emit(as_json, data, f"opened {tk.label} on {tk.branch} (from {tk.base})\n"
           f"  work order: {tk.work_path(cfg)}\n  report due: {tk.report_path(cfg)}\n"
           f"  next: wo-git run {tk.id} [--executor NAME | -- ARGV...]")

@@ -38,9 +38,8 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 
-from wo_git import errors, packet, tickets
+from wo_git import errors, opening, packet, tickets
 from wo_git import run as run_mod
-from wo_git.config import load_config
 from wo_git.git import Repo
 from wo_git.review import review as do_review
 from wo_git.review import ticket_diff
@@ -129,14 +128,10 @@ def build_server(root: Path | None = None, progress_every: float = 10.0) -> MCPS
               context: str = "", allow: list[str] | None = None, base: str | None = None,
               executor: str | None = None, model: str | None = None) -> CallToolResult:
         def go() -> dict[str, Any]:
-            r = repo()
-            base_branch = base or r.head_branch()
-            cfg = load_config(r, base_branch if base_branch and r.branch_exists(base_branch) else None)
-            tk = tickets.open_ticket(r, cfg, tickets.OpenRequest(
-                slug=slug, title=title, task=task, criteria=tuple(criteria or ()), scope=tuple(scope or ()),
-                allow=tuple(allow or ()), base=base, executor=executor, model=model, context=context))
-            return {"id": tk.id, "slug": tk.slug, "branch": tk.branch, "work_file": tk.work_path(cfg),
-                    "report_file": tk.report_path(cfg), "base": tk.base, "commit": tk.tip}
+            req = tickets.OpenRequest(slug=slug, title=title, task=task, criteria=tuple(criteria or ()),
+                                      scope=tuple(scope or ()), allow=tuple(allow or ()), base=base,
+                                      executor=executor, model=model, context=context)
+            return opening.open_ticket(repo(), req).to_json()
         return _call(go)
 
     @mcp.tool(description="Start the executor in the background; then wait.",
