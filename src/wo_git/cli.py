@@ -31,6 +31,7 @@ from wo_git.plan import drive as plan_drive
 from wo_git.plan import store as plan_store
 from wo_git.plan.commands import plan as plan_group
 from wo_git.plan.render import render as render_plan
+from wo_git.remote import follow as remote_follow
 from wo_git.remote import ids as remote_ids
 from wo_git.remote import sync as remote_sync
 from wo_git.remote import worker as remote_worker
@@ -38,7 +39,6 @@ from wo_git.review import review as do_review
 from wo_git.review import ticket_diff
 from wo_git.run import ticket_config
 from wo_git.supervise import Outcome, is_tty, status_line
-from wo_git.verdict import accept as do_accept
 from wo_git.verdict import reject as do_reject
 
 JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts and agents.")
@@ -232,7 +232,8 @@ def wait(tickets_: tuple[str, ...], timeout: float | None, any_: bool, plan_name
         return
     if not tickets_:
         raise click.UsageError("give ticket ids (wo-git wait 7 8) or --plan NAME")
-    res = packet.wait_for(_repo(), tickets_, timeout=timeout, any_=any_)
+    repo = _repo()
+    res = remote_follow.wait_for(repo, tickets_, timeout=timeout, any_=any_, remote=_remote_in_use(repo))
     if as_json:
         data: Any = res.to_json() if res.timed_out else [p.to_json() for p in res.reported]
         click.echo(json.dumps(data, indent=2, default=str))
@@ -388,7 +389,8 @@ def review(ticket: str, presence: int | None, correctness: int | None, completen
 @JSON
 def accept(ticket: str, force: bool, squash: bool, message: str | None, as_json: bool) -> None:
     """Re-check with the guard and merge the ticket into its base."""
-    r = do_accept(_repo(), ticket, force=force, squash=squash, message=message)
+    repo = _repo()
+    r = remote_follow.accept(repo, ticket, remote=_remote_in_use(repo), force=force, squash=squash, message=message)
     _emit(as_json, {"id": r.ticket, "base": r.base, "merge": r.merge, "verdict": r.verdict, "squash": r.squash,
                     "forced": r.forced, "updated_worktrees": r.updated_worktrees, "leftovers": r.leftovers},
           f"accepted {r.ticket:04d} into {r.base} ({r.merge[:10]}{', squashed' if r.squash else ''})"
@@ -540,6 +542,11 @@ def worker(argv: tuple[str, ...], remote_name: str | None, executor: str | None,
     stats = remote_worker.work(repo, opts, say=lambda s: click.echo(s, err=True))
     _emit(as_json, stats.to_json(), f"worker {stats.worker}: published {len(stats.published)}, "
           f"lost {len(stats.lost)}, failed {len(stats.failed)}")
+
+
+def _remote_in_use(repo: Repo) -> str | None:
+    cfg = _head_config(repo)
+    return remote_sync.configured_remote(repo, cfg) if cfg is not None else None
 
 
 def _head_config(repo: Repo) -> Any:
