@@ -20,13 +20,16 @@ of the tickets has its report, sends a progress notification every
 ``progress_every`` seconds (10 by default) naming each running ticket, its
 run time and the executor's latest tool call, and returns
 ``timed_out: true`` with the tickets still running at the end of its time
-slice (default :data:`WAIT_DEFAULT` s, at most :data:`WAIT_MAX` s).
+slice (default :data:`WAIT_DEFAULT` s, at most :data:`WAIT_MAX` s). With
+``plan`` it is ``wo-git wait --plan``: it drives the plan until a ticket
+needs the architect, forwarding the driver's progress lines.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,6 +44,9 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from wo_git import errors, opening, packet, tickets
 from wo_git import run as run_mod
 from wo_git.git import Repo
+from wo_git.plan import drive as plan_drive
+from wo_git.plan import state as plan_state
+from wo_git.plan import store as plan_store
 from wo_git.review import review as do_review
 from wo_git.review import ticket_diff
 from wo_git.run import ticket_config
@@ -67,7 +73,8 @@ touched protected files such as CI, deploy, secrets or agent config; nothing of 
 revise with clearer limits). accept re-checks the guard and merges; a merge conflict names the way on.
 Errors end with the exit code and its meaning: 1 error (the text says what to do), 3 guard rejection, \
 4 merge conflict, 5 executor failure, 6 stale ref (retry), 7 timed out, still running (wait again).
-Lost track? list shows every open ticket and its state."""
+Many tickets with phases and dependencies: plan_apply a plan, plan_run, then wait with plan (it returns \
+when a ticket needs your decision). Lost track? list shows every open ticket and its state."""
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -108,20 +115,7 @@ def build_server(root: Path | None = None, progress_every: float = 10.0) -> MCPS
     def repo() -> Repo:
         return Repo(str(root) if root is not None else os.getcwd())
 
-    tools: list[Tool] = []
-
-    class _Registry:
-        def tool(self, name: str | None = None, description: str = "",
-                 annotations: ToolAnnotations | None = None) -> Callable[[_F], _F]:
-            def add(fn: _F) -> _F:
-                t = Tool.from_function(fn, name=name, description=description, annotations=annotations,
-                                       structured_output=False)
-                t.parameters = compact_schema(t.parameters)
-                tools.append(t)
-                return fn
-            return add
-
-    mcp = _Registry()
+    mcp = ToolSet()
 
     @mcp.tool(name="open", description="Open a ticket: commit a work order on a new branch.", annotations=_WRITE)
     def open_(slug: str, title: str, task: str, criteria: list[str] | None = None, scope: list[str] | None = None,
@@ -145,21 +139,31 @@ def build_server(root: Path | None = None, progress_every: float = 10.0) -> MCPS
             return {"id": launch.ticket, "pid": launch.pid, "log": launch.log, "worktree": launch.worktree}
         return _call(go)
 
-    @mcp.tool(description=f"Block until the tickets report (any: the first). Returns timed_out and pending "
-                          f"after timeout s (default {WAIT_DEFAULT:g}, max {WAIT_MAX:g}): then wait again.",
+    @mcp.tool(description=f"Block until the tickets report (any: the first), or with plan until a plan "
+                          f"ticket needs you. After timeout s (default {WAIT_DEFAULT:g}, max {WAIT_MAX:g}) "
+                          "returns timed_out: wait again.",
               annotations=_RO)
-    async def wait(ids: list[int], ctx: Context, any: bool = False,
+    async def wait(ctx: Context, ids: list[int] | None = None, any: bool = False, plan: str | None = None,
                    timeout: float = WAIT_DEFAULT) -> CallToolResult:
         slice_ = min(max(timeout, 0.0), WAIT_MAX)
+        start = time.monotonic()
 
-        def note(p: packet.WaitProgress) -> None:
-            anyio.from_thread.run(ctx.report_progress, round(p.elapsed, 1), slice_, p.message())
+        def note(message: str) -> None:
+            anyio.from_thread.run(ctx.report_progress, round(time.monotonic() - start, 1), slice_, message)
 
-        def go() -> CallToolResult:
-            return _call(lambda: packet.wait_for(repo(), ids, timeout=slice_, any_=any, on_progress=note,
-                                                 progress_every=progress_every).to_json())
+        def tickets_() -> dict[str, Any]:
+            if plan is not None:
+                if ids:
+                    raise errors.InvalidInput("give ids or plan, not both")
+                r = repo()
+                name = plan_store.resolve_name(r, plan)
+                st = plan_drive.wait(r, name, slice_, progress=note)
+                return {"timed_out": True, "plan": name} if st is None else st.to_json()
+            return packet.wait_for(repo(), ids or [], timeout=slice_, any_=any,
+                                   on_progress=lambda p: note(p.message()),
+                                   progress_every=progress_every).to_json()
 
-        result: CallToolResult = await anyio.to_thread.run_sync(go, abandon_on_cancel=True)
+        result: CallToolResult = await anyio.to_thread.run_sync(lambda: _call(tickets_), abandon_on_cancel=True)
         return result
 
     @mcp.tool(description="The review packet: criteria, report, diffstat, exit code, guard verdict.",
@@ -238,8 +242,26 @@ def build_server(root: Path | None = None, progress_every: float = 10.0) -> MCPS
             return {"id": id, "verdict": oid, "leftovers": leftovers}
         return _call(go)
 
-    register_plan_tools(mcp.tool, repo)
-    return MCPServer("wo-git", instructions=INSTRUCTIONS, log_level="WARNING", tools=tools)
+    register_plan_tools(mcp, repo)
+    return MCPServer("wo-git", instructions=INSTRUCTIONS, log_level="WARNING", tools=mcp.tools)
+
+
+class ToolSet:
+    """The tools being built: ``@tools.tool(...)`` makes an SDK ``Tool`` with a compact input schema."""
+
+    def __init__(self) -> None:
+        self.tools: list[Tool] = []
+
+    def tool(self, name: str | None = None, description: str = "",
+             annotations: ToolAnnotations | None = None) -> Callable[[_F], _F]:
+        """Register the decorated function as a tool (its signature is the input schema)."""
+        def add(fn: _F) -> _F:
+            t = Tool.from_function(fn, name=name, description=description, annotations=annotations,
+                                   structured_output=False)
+            t.parameters = compact_schema(t.parameters)
+            self.tools.append(t)
+            return fn
+        return add
 
 
 def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -265,13 +287,37 @@ def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def register_plan_tools(tool: Callable[..., Callable[[_F], _F]], repo: Callable[[], Repo]) -> None:
-    """Where the plan tools go once ``wo_git/plan/`` exists (its core functions, same adapters as above).
+def register_plan_tools(tools: ToolSet, repo: Callable[[], Repo]) -> None:
+    """The plan tools (:mod:`wo_git.plan`), registered on ``tools`` like the ticket tools.
 
-    Each plan tool should follow the pattern of the ticket tools: call one
-    core function inside :func:`_call`, return the ``--json`` fields, annotate
-    read-only or destructive. Nothing is registered yet.
+    ``plan_apply`` (``wo-git plan apply``, the file's text as an argument),
+    ``plan_show`` and ``plan_run`` (always detached, as ``plan run
+    --detach``); ``wait`` takes ``plan`` for ``wo-git wait --plan``. Same
+    field names as those commands' ``--json``.
     """
+
+    @tools.tool(name="plan_apply", description="Record a plan (YAML: name, phases, tickets); dry_run only checks.",
+          annotations=_WRITE)
+    def plan_apply(text: str, dry_run: bool = False) -> CallToolResult:
+        return _call(lambda: plan_store.apply(repo(), text, origin="plan", dry_run=dry_run).to_json())
+
+    @tools.tool(name="plan_show", description="A plan's phases, tickets, states and the decisions due.",
+          annotations=_RO)
+    def plan_show(name: str | None = None) -> CallToolResult:
+        def go() -> dict[str, object]:
+            r = repo()
+            return plan_state.compute(r, plan_store.resolve_name(r, name))[2].to_json()
+        return _call(go)
+
+    @tools.tool(name="plan_run", description="Drive a plan in the background; then wait with plan.",
+          annotations=ToolAnnotations(destructive_hint=False))
+    def plan_run(name: str | None = None) -> CallToolResult:
+        def go() -> dict[str, object]:
+            r = repo()
+            resolved = plan_store.resolve_name(r, name)
+            pid, log = plan_drive.detach(r, resolved)
+            return {"name": resolved, "pid": pid, "log": log}
+        return _call(go)
 
 
 def serve(root: Path | None = None, progress_every: float = 10.0) -> None:
