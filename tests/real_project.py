@@ -109,7 +109,10 @@ case "$mode" in
   undo) rm -rf .github; echo "round $WO_ROUND" >> src/contact/form.py; report COMPLETED "undid the CI edit" ;;
   guard) mkdir -p .github/workflows; echo 'on: push' > .github/workflows/ci.yml; report COMPLETED "added CI" ;;
   noreport) echo "crashed before the report" ;;
-  lines) printf '%s\\n' "$(cat {mode}.lines)" > toolz/_version_note.py; report COMPLETED "edited" ;;
+  lines) {{ cat {mode}.lines; tail -n +2 src/contact/form.py; }} > {mode}.tmp && cat {mode}.tmp > src/contact/form.py
+    report COMPLETED "line 1 edited" ;;
+  resolve) grep -v -e '^<<<<<<<' -e '^=======' -e '^>>>>>>>' src/contact/form.py > {mode}.tmp || true
+    cat {mode}.tmp > src/contact/form.py; report COMPLETED "kept both sides" ;;
 esac
 """
 
