@@ -46,9 +46,11 @@ class Shell:
     """``sh -c COMMAND`` in ``cwd`` with ``PWD`` set, as a terminal would run it."""
 
     cwd: Path
+    extra: dict[str, str] | None = None
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
+        env.update(self.extra or {})
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]
         env["PWD"] = str(self.cwd)
         return env

@@ -13,12 +13,14 @@ the skill's table states.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from modelserver import MODELS, ModelServer, Script, agent_env, find_agent
 from tests.conftest import git
 from tests.real_project import ROOT, Shell, build_repo, fenced_commands, inline_commands, with_id, write_executor
 from wo_git.cli import cli
@@ -43,8 +45,8 @@ def skill(name: str) -> str:
 class Architect:
     """Runs the skill's commands in one repository and remembers which ones it ran."""
 
-    def __init__(self, repo: Path, mode: Path) -> None:
-        self.sh = Shell(repo)
+    def __init__(self, repo: Path, mode: Path, env: dict[str, str] | None = None) -> None:
+        self.sh = Shell(repo, env)
         self.repo = repo
         self.mode = mode
         self.ran: set[str] = set()
@@ -80,15 +82,16 @@ class Architect:
         return out
 
 
-def _session_repo(tmp_path: Path) -> tuple[Path, Path]:
-    """toolz's files, `wo-git init` and the README's commit, the test executor as the default."""
+def _session_repo(tmp_path: Path, executor: str = "scripted", model: str = "") -> tuple[Path, Path]:
+    """toolz's files, `wo-git init` and the README's commit, ``executor`` (default: the test's script)."""
     repo = build_repo(tmp_path / "toolz")
     exe, mode = write_executor(tmp_path)
     sh = Shell(repo)
     r = sh.run("wo-git init")
     assert r.returncode == 0, r.stderr
     cfg = repo / ".wo-git.toml"
-    cfg.write_text(f'executor = "scripted"\n{cfg.read_text()}\n[executors.scripted]\nargv = ["{exe}"]\n')
+    top = f'executor = "{executor}"\n' + (f'model = "{model}"\n' if model else "")
+    cfg.write_text(f'{top}{cfg.read_text()}\n[executors.scripted]\nargv = ["{exe}"]\n')
     (repo / "do-it.sh").write_text(f"#!/bin/sh\nexec {exe}\n")
     (repo / "do-it.sh").chmod(0o755)
     r = sh.run("git add .wo-git.toml AGENTS.md .claude .pre-commit-config.yaml .mcp.json do-it.sh"
@@ -203,3 +206,23 @@ def test_two_tickets_on_the_same_lines_reach_a_clean_accept_via_update(tmp_path:
     events = git(repo, "log", "--format=%(trailers:key=Wo-Event,valueonly)", f"refs/wo/tickets/{second:04d}").split()
     assert "reject" not in events and events[0] == "accept", events
     assert a.ran >= CONFLICT_ONLY
+
+
+@pytest.mark.agents
+def test_architect_session_with_a_real_agent_cli(tmp_path: Path) -> None:
+    """The skill's `run` with OpenCode as the configured executor, against the scripted model server."""
+    if find_agent("opencode") is None:
+        pytest.skip("opencode is not installed (run .ci/install-agents)")
+    repo, mode = _session_repo(tmp_path, executor="opencode", model=MODELS["opencode"])
+    first = {"src/contact/form.py": "def validate(form):\n    return '@' in form['email']\n"}
+    with ModelServer(Script(files=first)) as srv:
+        a = Architect(repo, mode, env=agent_env("opencode", srv.url, os.environ["HOME"]))
+        t = a.open("contact-form")
+        assert "COMPLETED" in a.run_and_wait(t, TABLE["COMPLETED"])
+        assert "src/contact/form.py" in a(skill("wo-git diff 7"), t).stdout
+        a(skill("wo-git revise 7"), t)
+        srv.script.files = {"src/contact/names.py": "def name_ok(name):\n    return bool(name.strip())\n"}
+        assert "COMPLETED" in a.run_and_wait(t, TABLE["COMPLETED"])
+        a(skill("wo-git accept 7"), t)
+    assert "def name_ok" in git(repo, "show", "main:src/contact/names.py")
+    assert "opencode" in git(repo, "log", "main", "--format=%(trailers:key=Wo-Executor,valueonly)")
