@@ -16,7 +16,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from remotes import clone, make_origin, remote_refs
+from remotes import clone, git_daemon, make_origin, remote_refs
 
 from conftest import WO_GIT, git, wo
 
@@ -154,3 +154,21 @@ def test_a_worker_whose_claim_was_taken_publishes_nothing(tmp_path: Path) -> Non
     assert reports_per_ticket(origin) == {"0001": 1}
     assert git(origin, "show", "refs/heads/wo/0001-t0:fast.txt") == "fast\n"
     assert git(origin, "ls-tree", "--name-only", "refs/heads/wo/0001-t0", "slow.txt") == ""
+
+
+def test_workers_over_git_daemon(tmp_path: Path) -> None:
+    origin, a = make_origin(tmp_path)
+    open_many(a, 6)
+    ran = tmp_path / "ran.log"
+    exe = executor(tmp_path, ran)
+    with git_daemon(tmp_path) as base_url:
+        url = f"{base_url}/{origin.name}"
+        procs = [start_worker(clone(url, tmp_path / f"d{i}"), "--once", "--poll", "0.3", "--", exe) for i in range(2)]
+        stats = []
+        for p in procs:
+            out, err = p.communicate(timeout=600)
+            assert p.returncode == 0, err
+            stats.append(json.loads(out))
+    assert sorted(t for s in stats for t in s["published"]) == list(range(1, 7))
+    assert reports_per_ticket(origin) == {f"{i:04d}": 1 for i in range(1, 7)}
+    assert sorted(int(line.split()[0]) for line in ran.read_text().splitlines()) == list(range(1, 7))

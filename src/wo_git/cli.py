@@ -233,7 +233,7 @@ def wait(tickets_: tuple[str, ...], timeout: float | None, any_: bool, plan_name
     if not tickets_:
         raise click.UsageError("give ticket ids (wo-git wait 7 8) or --plan NAME")
     repo = _repo()
-    res = remote_follow.wait_for(repo, tickets_, timeout=timeout, any_=any_, remote=_remote_in_use(repo))
+    res = remote_follow.wait_for(repo, tickets_, timeout=timeout, any_=any_, remote=remote_sync.remote_in_use(repo))
     if as_json:
         data: Any = res.to_json() if res.timed_out else [p.to_json() for p in res.reported]
         click.echo(json.dumps(data, indent=2, default=str))
@@ -390,7 +390,8 @@ def review(ticket: str, presence: int | None, correctness: int | None, completen
 def accept(ticket: str, force: bool, squash: bool, message: str | None, as_json: bool) -> None:
     """Re-check with the guard and merge the ticket into its base."""
     repo = _repo()
-    r = remote_follow.accept(repo, ticket, remote=_remote_in_use(repo), force=force, squash=squash, message=message)
+    r = remote_follow.accept(repo, ticket, remote=remote_sync.remote_in_use(repo), force=force, squash=squash,
+                             message=message)
     _emit(as_json, {"id": r.ticket, "base": r.base, "merge": r.merge, "verdict": r.verdict, "squash": r.squash,
                     "forced": r.forced, "updated_worktrees": r.updated_worktrees, "leftovers": r.leftovers},
           f"accepted {r.ticket:04d} into {r.base} ({r.merge[:10]}{', squashed' if r.squash else ''})"
@@ -542,11 +543,6 @@ def worker(argv: tuple[str, ...], remote_name: str | None, executor: str | None,
     stats = remote_worker.work(repo, opts, say=lambda s: click.echo(s, err=True))
     _emit(as_json, stats.to_json(), f"worker {stats.worker}: published {len(stats.published)}, "
           f"lost {len(stats.lost)}, failed {len(stats.failed)}")
-
-
-def _remote_in_use(repo: Repo) -> str | None:
-    cfg = _head_config(repo)
-    return remote_sync.configured_remote(repo, cfg) if cfg is not None else None
 
 
 def _head_config(repo: Repo) -> Any:

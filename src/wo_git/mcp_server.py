@@ -47,10 +47,11 @@ from wo_git.git import Repo
 from wo_git.plan import drive as plan_drive
 from wo_git.plan import state as plan_state
 from wo_git.plan import store as plan_store
+from wo_git.remote import follow as remote_follow
+from wo_git.remote import sync as remote_sync
 from wo_git.review import review as do_review
 from wo_git.review import ticket_diff
 from wo_git.run import ticket_config
-from wo_git.verdict import accept as do_accept
 from wo_git.verdict import reject as do_reject
 
 WAIT_DEFAULT = 50.0
@@ -159,9 +160,11 @@ def build_server(root: Path | None = None, progress_every: float = 10.0) -> MCPS
                 name = plan_store.resolve_name(r, plan)
                 st = plan_drive.wait(r, name, slice_, progress=note)
                 return {"timed_out": True, "plan": name} if st is None else st.to_json()
-            return packet.wait_for(repo(), ids or [], timeout=slice_, any_=any,
-                                   on_progress=lambda p: note(p.message()),
-                                   progress_every=progress_every).to_json()
+            r = repo()
+            return remote_follow.wait_for(r, ids or [], timeout=slice_, any_=any,
+                                          remote=remote_sync.remote_in_use(r),
+                                          on_progress=lambda p: note(p.message()),
+                                          progress_every=progress_every).to_json()
 
         result: CallToolResult = await anyio.to_thread.run_sync(lambda: _call(tickets_), abandon_on_cancel=True)
         return result
@@ -230,7 +233,9 @@ def build_server(root: Path | None = None, progress_every: float = 10.0) -> MCPS
     @mcp.tool(description="Guard re-check, then merge the ticket into its base.", annotations=_DESTRUCTIVE)
     def accept(id: int, squash: bool = False, force: bool = False, message: str | None = None) -> CallToolResult:
         def go() -> dict[str, Any]:
-            a = do_accept(repo(), id, force=force, squash=squash, message=message)
+            r = repo()
+            a = remote_follow.accept(r, id, remote=remote_sync.remote_in_use(r), force=force, squash=squash,
+                                     message=message)
             return {"id": a.ticket, "base": a.base, "merge": a.merge, "verdict": a.verdict, "squash": a.squash,
                     "forced": a.forced, "updated_worktrees": a.updated_worktrees, "leftovers": a.leftovers}
         return _call(go)

@@ -106,6 +106,20 @@ def configured_remote(repo: Repo, cfg: Config) -> str | None:
     return cfg.remote
 
 
+def remote_in_use(repo: Repo) -> str | None:
+    """The config's ``remote`` as committed on the checked-out branch, or ``None`` (no remote in use).
+
+    This is what ``wait`` and ``accept`` (CLI and MCP) consult. Raises
+    :class:`InvalidInput` when the configured remote does not exist.
+    """
+    from wo_git.config import load_config
+
+    branch = repo.head_branch()
+    if not branch or not repo.branch_exists(branch):
+        return None
+    return configured_remote(repo, load_config(repo, branch))
+
+
 @dataclass
 class SyncResult:
     """What a fetch or push did, per ticket id; ``notes`` are one-line explanations."""
