@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import git, open_ticket, script, wo
+from conftest import REPORT_OK, git, open_ticket, script, wo
 
 
 def _commit_config(repo: Path, text: str) -> None:
@@ -91,3 +91,111 @@ def test_correction_round_goes_back_to_the_same_executor(repo: Path, tmp_path: P
     r = wo(repo, "run", "1")  # no --executor: the config default (command) would need an ARGV
     assert r.code == 0, r.err
     assert [ln for ln in calls.read_text().splitlines() if ln.startswith("call:")][1] == "call: resume s-1"
+
+
+# ------------------------------------------------ a round is spent only when an executor starts
+
+
+def _state(repo: Path) -> str:
+    """Every ref and its target, plus the ticket's state: what must not move when nothing ran."""
+    show = wo(repo, "show", "1", "--json").json()
+    assert isinstance(show, dict)
+    return git(repo, "for-each-ref", "--format=%(refname) %(objectname)") + f"state={show['state']}"
+
+
+def _no_run_left(repo: Path) -> None:
+    runs = repo / ".git" / "wo" / "runs"
+    assert not list(runs.glob("*.json")) if runs.exists() else True
+    assert not (repo / ".git" / "wo" / "snapshots" / "0001").exists()
+
+
+def test_relative_program_is_taken_from_where_the_user_runs_wo_git(repo: Path) -> None:
+    # the user stands in src/ (a shell's PWD) with an untracked helper there: the worktree
+    # holds tracked files only, so `./agent.sh` must be found here and made absolute
+    here = repo / "src"
+    agent = here / "agent.sh"
+    agent.write_text('#!/bin/sh\necho "cwd=$(pwd)"\necho done > done.txt\n' + REPORT_OK)
+    agent.chmod(0o755)
+    open_ticket(repo, "rel")
+    before = _state(repo)
+    r = wo(here, "run", "1", "--", "./nope.sh", "--flag")
+    assert r.code == 5, r.err
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and "'./nope.sh' not found in " + str(here) in lines[0], r.err
+    assert "wo-git run 1 -- /absolute/path/to/nope.sh --flag" in lines[0]
+    assert _state(repo) == before  # no report commit, no round spent, ticket still open
+    _no_run_left(repo)
+    r = wo(here, "run", "1", "--", "./agent.sh")
+    assert r.code == 0, r.err
+    assert git(repo, "show", "wo/0001-rel:done.txt") == "done\n"
+    assert "Wo-Round: 1" in git(repo, "log", "-1", "--format=%(trailers)", "wo/0001-rel")
+
+
+def test_relative_program_found_at_the_repository_root_is_suggested(repo: Path) -> None:
+    (repo / "tools").mkdir()
+    (repo / "tools" / "agent.sh").write_text("#!/bin/sh\n" + REPORT_OK)
+    (repo / "tools" / "agent.sh").chmod(0o755)
+    open_ticket(repo, "sub")
+    r = wo(repo / "src", "run", "1", "--", "./tools/agent.sh")
+    assert r.code == 5
+    assert f"wo-git run 1 -- {repo / 'tools' / 'agent.sh'}" in r.err, r.err
+    r = wo(repo / "src", "run", "1", "--", str(repo / "tools" / "agent.sh"))
+    assert r.code == 0, r.err
+
+
+def test_not_executable_or_not_a_program_commits_nothing(repo: Path, tmp_path: Path) -> None:
+    open_ticket(repo, "noexec")
+    plain = tmp_path / "plain.sh"
+    plain.write_text("#!/bin/sh\n" + REPORT_OK)
+    before = _state(repo)
+    r = wo(repo, "run", "1", "--", str(plain))
+    assert r.code == 5 and "is not executable" in r.err and f"chmod +x {plain} && wo-git run 1 -- {plain}" in r.err
+    bad = script(tmp_path, "", "bad-interp.sh")
+    Path(bad).write_text("#!/no/such/interpreter\n")
+    r = wo(repo, "run", "1", "--", bad)
+    assert r.code == 5 and "missing interpreter '/no/such/interpreter'" in r.err, r.err
+    # no #! line: execve refuses it (ENOEXEC) after the checks pass; still nothing committed
+    noshebang = tmp_path / "noshebang"
+    noshebang.write_text("echo hi\n")
+    noshebang.chmod(0o755)
+    r = wo(repo, "run", "1", "--", str(noshebang))
+    assert r.code == 5 and "not a program (a script needs a #! line)" in r.err, r.err
+    assert "nothing was run or committed" in r.err and len(r.err.strip().splitlines()) == 1
+    assert _state(repo) == before
+    _no_run_left(repo)
+    r = wo(repo, "run", "1", "--detach", "--", str(plain))
+    assert r.code == 5 and "is not executable" in r.err
+    assert _state(repo) == before
+    plain.chmod(0o755)
+    assert wo(repo, "run", "1", "--", str(plain)).code == 0
+
+
+def test_profile_whose_cli_is_not_installed(repo: Path, tmp_path: Path) -> None:
+    _commit_config(repo, '[executors.ghost]\nargv = ["wo-test-no-such-agent", "--go"]\n')
+    open_ticket(repo, "ghost")
+    before = _state(repo)
+    r = wo(repo, "run", "1", "--executor", "ghost")
+    assert r.code == 5
+    line = r.err.strip()
+    assert "\n" not in line and "'wo-test-no-such-agent' not found on PATH" in line, r.err
+    assert "wo-git run 1 " in line  # a next command
+    assert _state(repo) == before
+    _no_run_left(repo)
+    r = wo(repo, "run", "1", "--executor", "ghost", "--detach")
+    assert r.code == 5 and "not found on PATH" in r.err
+    assert _state(repo) == before
+
+
+def test_missing_first_profile_of_a_fallback_chain_moves_on_with_a_note(repo: Path, tmp_path: Path) -> None:
+    steady = script(tmp_path, "echo steady > steady.txt\n" + REPORT_OK, "steady.sh")
+    _commit_config(repo, f'executor = "ghost"\nfallback = ["steady"]\n'
+                         f'[executors.ghost]\nargv = ["wo-test-no-such-agent"]\n'
+                         f'[executors.steady]\nargv = ["{steady}"]\n')
+    open_ticket(repo, "chain")
+    r = wo(repo, "run", "1")
+    assert r.code == 0, r.err
+    assert "ghost: not started (executor program 'wo-test-no-such-agent' not found on PATH)" in r.err
+    report = git(repo, "show", "wo/0001-chain:work-orders/0001-chain/w02-report.md")
+    attempts = next(ln for ln in report.splitlines() if ln.startswith("- Attempts:"))
+    assert "ghost: not started" in attempts and "steady: exit 0" in attempts, attempts
+    assert "Wo-Executor: steady" in git(repo, "log", "-1", "--format=%(trailers)", "wo/0001-chain")

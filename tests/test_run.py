@@ -93,12 +93,14 @@ def test_missing_report_nonzero_exit_flood_and_binary_output(repo: Path, tmp_pat
     assert git(repo, "show", "wo/0001-noisy:work.txt") == "kept\n"  # the work is not lost
 
 
-def test_missing_program_is_a_clear_error_and_still_reported(repo: Path) -> None:
+def test_missing_program_is_a_clear_error_and_spends_no_round(repo: Path) -> None:
     open_ticket(repo, "missing")
     r = wo(repo, "run", "1", "--", "/no/such/agent", "--flag")
     assert r.code == 5
     assert "'/no/such/agent' not found" in r.err
-    assert wo(repo, "show", "1", "--json").json()["status"] == "NO_REPORT"  # type: ignore[index]
+    assert wo(repo, "show", "1", "--json").json()["state"] == "open"  # type: ignore[index]
+    r = wo(repo, "run", "1", "--", "true")  # runnable: it starts (and writes no report)
+    assert r.code == 5 and wo(repo, "show", "1", "--json").json()["status"] == "NO_REPORT"  # type: ignore[index]
     r = wo(repo, "run", "1", "--", "true")
     assert r.code == 1 and "already reported" in r.err
     r = wo(repo, "run", "99", "--", "true")

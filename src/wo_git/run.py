@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from wo_git.config import Config, load_config
 from wo_git.errors import BadState, ExecutorFailed, InvalidInput
 from wo_git.executors.opencode_server import attach_hint
 from wo_git.executors.profiles import ExecutorProfile, build_command, load_profiles, parse_line, prompt_text
+from wo_git.executors.programs import ProgramNotStartable, profile_program, resolve_program
 from wo_git.git import Repo, clean_git_env
 from wo_git.guard import snapshot
 from wo_git.postrun import PostRunResult, RunFacts, finish_run
@@ -100,10 +102,98 @@ def _previous_session(tk: tickets.Ticket, executor: str) -> str | None:
     return None
 
 
+AGENT_PROFILES = ("opencode", "codex", "claude", "aider")
+
+
+def executor_search_path() -> str:
+    """The ``PATH`` executors get: the user's, with this wo-git's own bin folder first if
+    missing (the guard's pre-commit hook runs ``wo-git``)."""
+    path = os.environ.get("PATH", os.defpath)
+    bindir = str(Path(sys.executable).parent)
+    if (Path(bindir) / "wo-git").exists() and bindir not in path.split(os.pathsep):
+        path = bindir + os.pathsep + path
+    return path
+
+
+def _user_cwd(repo: Repo) -> str:
+    """Where the user ran wo-git (a relative ``-- ./x`` is taken from here)."""
+    try:
+        return os.getcwd()
+    except OSError:  # the folder was deleted under the shell
+        return str(repo.require_root())
+
+
+def _check_command(repo: Repo, tk: tickets.Ticket, opts: RunOptions, search: str) -> None:
+    """Make ``-- ARGV``'s program absolute (taken from the user's folder) or raise exit 5."""
+    program = opts.argv[0]
+    cwd = _user_cwd(repo)
+    try:
+        resolved = resolve_program(program, search_path=search, cwd=cwd)
+    except ProgramNotStartable as err:
+        rest = opts.argv[1:]
+        if "not found" in err.problem and "/" in program and not os.path.isabs(program):
+            alt = os.path.join(str(repo.require_root()), program)
+            target = os.path.normpath(alt) if os.path.isfile(alt) else "/absolute/path/to/" + os.path.basename(program)
+            hint = f"wo-git run {tk.id} -- {shlex.join([target, *rest])}"
+            raise ExecutorFailed(f"{err} (a relative path is taken from where you run wo-git); "
+                                 f"nothing was run: {hint}") from None
+        if err.problem == "is not executable":
+            path = os.path.normpath(os.path.join(cwd, program)) if "/" in program else program
+            raise ExecutorFailed(f"{err}; nothing was run: chmod +x {shlex.quote(path)} && "
+                                 f"wo-git run {tk.id} -- {shlex.join(opts.argv)}") from None
+        raise ExecutorFailed(f"{err}; nothing was run: install it, or give another program: "
+                             f"wo-git run {tk.id} -- ./your-agent.sh") from None
+    opts.argv[0] = resolved
+
+
+def _startable_chain(
+    cfg: Config, tk: tickets.Ticket, opts: RunOptions, profiles: Mapping[str, ExecutorProfile],
+    chain: list[str], search: str,
+) -> tuple[list[str], list[str]]:
+    """The profiles of ``chain`` whose program is there, and a note for each one left out.
+
+    A fallback chain goes on to the next profile when one is not installed
+    (the user asked for work to be done, and the config names the profiles to
+    use instead); when none can start, raises :class:`ExecutorFailed`
+    (exit 5) naming the first one's problem and a command that works.
+    """
+    ok: list[str] = []
+    notes: list[str] = []
+    first_err: str | None = None
+    for name in chain:
+        profile = profiles.get(name)
+        if profile is None:
+            notes.append(f"{name}: not started (no such executor profile)")
+            first_err = first_err or f"unknown executor {name!r}"
+            continue
+        server = profile.output == "opencode" and cfg.server_url and not opts.argv
+        program = None if server else profile_program(profile)
+        if program is not None and ("/" not in program or os.path.isabs(program)):
+            try:
+                resolve_program(program, search_path=search, cwd="/")
+            except ProgramNotStartable as err:
+                notes.append(f"{name}: not started ({err})")
+                first_err = first_err or f"executor {name!r}: {err}"
+                continue
+        ok.append(name)
+    if not ok:
+        others = [n for n in AGENT_PROFILES if n in profiles and n not in chain
+                  and (p := profile_program(profiles[n])) and shutil.which(p, path=search)]
+        other = f"--executor {others[0]}" if others else "-- ./your-agent.sh"
+        hint = f"install it (README, Executors) or run another: wo-git run {tk.id} {other}"
+        raise ExecutorFailed(f"{first_err}; nothing was run: {hint}")
+    return ok, notes
+
+
 def _resolve(
     repo: Repo, ticket: int | str, opts: RunOptions
-) -> tuple[Config, tickets.Ticket, dict[str, ExecutorProfile], list[str], Path]:
-    """Check a run can start: the ticket, its config, the profiles to try in order, its worktree."""
+) -> tuple[Config, tickets.Ticket, dict[str, ExecutorProfile], list[str], Path, list[str]]:
+    """Check a run can start: the ticket, its config, the profiles to try in order (each one's
+    program there), its worktree, and notes on profiles left out because they are not installed.
+
+    Nothing is created or committed before the program is found: a missing
+    one raises :class:`ExecutorFailed` (exit 5) and the ticket stays runnable.
+    """
     cfg, tk = prepare(repo, ticket)
     profiles = load_profiles(cfg.executors)
     chain = _profile_chain(cfg, tk, opts)
@@ -111,7 +201,15 @@ def _resolve(
         raise InvalidInput(f"unknown executor {chain[0]!r} (known: {', '.join(sorted(profiles))})")
     if chain[0] == "command" and not opts.argv:
         raise InvalidInput("the command executor needs a program: wo-git run ID -- ARGV...")
-    return cfg, tk, profiles, chain, worktrees.ensure(repo, cfg, tk)
+    search = executor_search_path()
+    notes: list[str] = []
+    if opts.argv:
+        # the user's exact program: a typo is an error, never a reason to run another agent
+        _check_command(repo, tk, opts, search)
+        chain = [chain[0], *[n for n in chain[1:] if n in profiles]]
+    else:
+        chain, notes = _startable_chain(cfg, tk, opts, profiles, chain, search)
+    return cfg, tk, profiles, chain, worktrees.ensure(repo, cfg, tk), notes
 
 
 def detach(repo: Repo, ticket: int | str, opts: RunOptions) -> Launch:
@@ -121,7 +219,7 @@ def detach(repo: Repo, ticket: int | str, opts: RunOptions) -> Launch:
     output in ``<common>/wo/logs/NNNN-supervisor.log``. Returns once it holds
     the run lock, so a ``wait`` right after never misses it.
     """
-    cfg, tk, _profiles, _chain, path = _resolve(repo, ticket, opts)
+    cfg, tk, _profiles, _chain, path, _notes = _resolve(repo, ticket, opts)
     args = [sys.executable, "-m", "wo_git", "run", str(tk.id), "--detached-child"]
     if opts.executor:
         args += ["--executor", opts.executor]
@@ -171,12 +269,15 @@ def run(
     if the program cannot be started at all (after the post-run hook has
     still recorded a report).
     """
-    cfg, tk, profiles, chain, path = _resolve(repo, ticket, opts)
+    cfg, tk, profiles, chain, path, notes = _resolve(repo, ticket, opts)
+    for note in notes:
+        progress(f"{tk.label}: {note}")
     try:
         with runs.hold_run_lock(repo, tk.id):
             queued = f"{tk.label}: queued: {cfg.max_parallel} runs already going"
             with runs.hold_slot(repo, cfg.max_parallel, wait=True, on_queued=lambda: progress(queued)):
-                return _run_locked(repo, cfg, tk, path, opts, profiles, chain, progress, live, detached)
+                return _run_locked(repo, cfg, tk, path, opts, profiles, chain, progress, live, detached,
+                                   notes)
     except runs.LockHeld:
         raise BadState(f"ticket {tk.label} is already running (`wo-git wait {tk.id}`)") from None
 
@@ -205,9 +306,7 @@ def executor_env(repo: Repo, tk: tickets.Ticket, path: Path, work_file: Path, re
         WO_REPO=str(repo.require_root()),
     )
     # the guard's pre-commit hook runs `wo-git`: make sure the executor finds this one
-    bindir = str(Path(sys.executable).parent)
-    if (Path(bindir) / "wo-git").exists() and bindir not in env.get("PATH", "").split(os.pathsep):
-        env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    env["PATH"] = executor_search_path()
     return env
 
 
@@ -222,6 +321,7 @@ def _run_locked(
     progress: Callable[[str], None],
     live: Callable[[Outcome, float], None] | None,
     detached: bool,
+    notes: list[str] | None = None,
 ) -> PostRunResult:
     start_commit = tk.branch_tip
     assert start_commit is not None
@@ -233,7 +333,8 @@ def _run_locked(
     prompt_file = runs.runs_dir(repo) / f"{tk.label}.prompt"
     prompt_file.write_text(prompt)
     base_env = executor_env(repo, tk, path, work_file, report_file)
-    attempts: list[str] = []
+    attempts: list[str] = list(notes or [])
+    not_started: list[str] = []
     facts: RunFacts | None = None
     record = runs.new_record(
         ticket=tk.id, round=tk.round, log="", worktree=str(path), round_start=start_commit,
@@ -260,12 +361,14 @@ def _run_locked(
         # prints nothing while the server retries a rate limit, and killing it leaves the
         # session running on the server
         server = cfg.server_url if profile.output == "opencode" and cfg.server_url and not opts.argv else None
-        where = f"on {server} " if server else ""
-        progress(f"{tk.label}: running {name} {where}in {path} (log {log})")
+        running = f"{tk.label}: running {name} " + (f"on {server} " if server else "") + f"in {path} (log {log})"
+        if server:
+            progress(running)
 
-        def started(pgid: int) -> None:
+        def started(pgid: int, running: str = running) -> None:
             record.pgid = pgid
             runs.write_record(repo, record)
+            progress(running)  # only once it really started
 
         abort_file = runs.abort_path(repo, tk.id)
         t0 = time.monotonic()
@@ -307,10 +410,12 @@ def _run_locked(
         except (ExecutorFailed, InvalidInput) as err:  # InvalidInput: a server-mode model not PROVIDER/MODEL
             with open(log, "ab") as logf:
                 logf.write(f"wo-git: {err}\n".encode())
-            facts = RunFacts(exit_code=None, duration=0.0, executor=name, log=str(log),
-                             round_start=start_commit, model=model, error=str(err),
-                             reason="executor-missing")
-            attempts.append(f"{name}: could not start")
+            attempts.append(f"{name}: could not start ({err})")
+            not_started.append(str(err))
+            if hinted:  # a server session had begun: it may have done work, so the round counts
+                facts = RunFacts(exit_code=None, duration=time.monotonic() - t0, executor=name, log=str(log),
+                                 round_start=start_commit, model=model, session_id=hinted[0], error=str(err),
+                                 reason="executor-missing")
             if attempt < len(chain):
                 continue
             break
@@ -328,15 +433,19 @@ def _run_locked(
             progress(f"{tk.label}: {name} hit a rate limit; falling back to {chain[attempt]}")
             continue
         break
-    assert facts is not None
+    if facts is None:
+        # no executor process ever started: no round is spent, nothing is committed
+        runs.clear_record(repo, tk.id)
+        shutil.rmtree(snap_dir, ignore_errors=True)
+        again = f"-- {shlex.join(opts.argv)}" if opts.argv else f"--executor {chain[0]}"
+        raise ExecutorFailed(f"{not_started[0]}; nothing was run or committed: fix it, then `wo-git run "
+                             f"{tk.id} {again}` (or another: `wo-git run {tk.id} -- ./your-agent.sh`)")
     if len(attempts) > 1:
         facts.attempts = attempts
     # finish_run reads the ticket again once the snapshot has put the refs back
     result = finish_run(repo, cfg, tk, path, facts, snap_dir)
     runs.clear_record(repo, tk.id)
     shutil.rmtree(snap_dir, ignore_errors=True)
-    if facts.reason == "executor-missing" and facts.error:
-        raise ExecutorFailed(facts.error + f" (a NO_REPORT report was committed for {tk.label})")
     return result
 
 

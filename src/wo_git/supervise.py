@@ -10,6 +10,7 @@ id, the latest tool call and rate-limit answers.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import selectors
@@ -148,12 +149,12 @@ def supervise(
             start_new_session=True,
         )
     except FileNotFoundError:
-        raise ExecutorFailed(
-            f"executor program {argv[0]!r} not found: install it or put it on PATH "
-            "(or pass another with `-- ARGV`)"
-        ) from None
+        raise ExecutorFailed(f"executor program {argv[0]!r} not found: install it or put it on PATH") from None
     except PermissionError:
         raise ExecutorFailed(f"executor program {argv[0]!r} is not executable (chmod +x it)") from None
+    except OSError as e:  # ENOEXEC: no #! line and not a binary, and the like
+        why = "not a program (a script needs a #! line)" if e.errno == errno.ENOEXEC else e.strerror
+        raise ExecutorFailed(f"executor program {argv[0]!r} could not start: {why}") from None
     pgid = proc.pid
     on_start(pgid)
     out = Outcome(exit_code=None, duration=0.0, pgid=pgid)
