@@ -220,9 +220,11 @@ def test_aider_end_to_end(repo: Path, tmp_path: Path) -> None:
     open_ticket(repo, "hello")
     with ModelServer(Script(files={"hello.txt": "hello world\n"})) as srv:
         env = make_env(tmp_path, srv, "aider")
+        del env["AIDER_MAP_TOKENS"]  # as users run it: the repo map on, and its cache in the worktree
         code, out = run(repo, env, "1", "--executor", "aider", "--model", MODELS["aider"], "--timeout", "150")
-        assert code == 0, out
+        assert code == 0, out  # COMPLETED, not GUARD_REJECTED for aider's own files
         assert srv.model_requests()
+    assert (worktree(repo, 1, "hello") / ".aider.tags.cache.v4").is_dir()  # it did write its cache
     assert git(repo, "show", "wo/0001-hello:hello.txt") == "hello world\n"
     report = git(repo, "show", "wo/0001-hello:work-orders/0001-hello/w02-report.md")
     assert "- Status: COMPLETED" in report
@@ -233,6 +235,16 @@ def test_aider_end_to_end(repo: Path, tmp_path: Path) -> None:
     # aider's own files stay out of the commit (its chat history goes next to the prompt file)
     files = git(repo, "show", "--name-only", "--format=", "wo/0001-hello")
     assert ".aider" not in files, files
+    assert "- Left out (the aider CLI's own state, kept in the worktree): .aider.tags.cache.v4/" in report
+    # a second round with the cache in place is clean too
+    assert wo(repo, "revise", "1", "--task", "Also create round2.txt.").code == 0
+    with ModelServer(Script(files={"round2.txt": "second\n"})) as srv:
+        env = make_env(tmp_path, srv, "aider")
+        del env["AIDER_MAP_TOKENS"]
+        code, out = run(repo, env, "1", "--executor", "aider", "--model", MODELS["aider"], "--timeout", "150")
+        assert code == 0, out
+    assert git(repo, "show", "wo/0001-hello:round2.txt") == "second\n"
+    assert ".aider" not in git(repo, "ls-tree", "-r", "--name-only", "wo/0001-hello")
 
 
 # ------------------------------------------- started the way a user starts them

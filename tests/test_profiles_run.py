@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import pytest
 
 from conftest import REPORT_OK, git, open_ticket, script, wo
 
@@ -199,3 +202,55 @@ def test_missing_first_profile_of_a_fallback_chain_moves_on_with_a_note(repo: Pa
     attempts = next(ln for ln in report.splitlines() if ln.startswith("- Attempts:"))
     assert "ghost: not started" in attempts and "steady: exit 0" in attempts, attempts
     assert "Wo-Executor: steady" in git(repo, "log", "-1", "--format=%(trailers)", "wo/0001-chain")
+
+
+# ----------------------------------------- an executor CLI's own state stays out of the change
+
+AIDER_STATE = "mkdir -p .aider.tags.cache.v4 && echo sqlite > .aider.tags.cache.v4/cache.db\n"
+
+
+def test_cli_state_in_the_worktree_is_left_out_and_kept(repo: Path, tmp_path: Path) -> None:
+    # the aider profile (its argv replaced by a script doing what aider 0.86.2 does to a worktree)
+    fake = script(tmp_path, AIDER_STATE + "echo '# aider chat' > .aider.chat.history.md\n"
+                  "echo hello > hello.txt\n" + REPORT_OK, "aider.sh")
+    _commit_config(repo, f'[executors.aider]\nargv = ["{fake}"]\n')
+    open_ticket(repo, "state", "--executor", "aider")
+    r = wo(repo, "run", "1")
+    assert r.code == 0, r.err + r.out
+    files = git(repo, "ls-tree", "-r", "--name-only", "wo/0001-state")
+    assert "hello.txt" in files and ".aider" not in files, files
+    wt = repo.parent / f"{repo.name}.wo" / "0001-state"
+    assert (wt / ".aider.tags.cache.v4" / "cache.db").read_text() == "sqlite\n"  # kept for the next round
+    report = git(repo, "show", "wo/0001-state:work-orders/0001-state/w02-report.md")
+    assert ("- Left out (the aider CLI's own state, kept in the worktree): .aider.tags.cache.v4/, "
+            ".aider.chat.history.md") in report, report
+    # round 2 with the cache still there: still clean
+    assert wo(repo, "revise", "1", "--task", "again").code == 0
+    assert wo(repo, "run", "1").code == 0
+
+
+@pytest.mark.parametrize("case", ["near-name", "nested", "other-profile", "committed", "tracked"])
+def test_cli_state_exclusion_cannot_hide_work(case: str, repo: Path, tmp_path: Path) -> None:
+    """Only the exact paths of the profile that ran, untracked, are left out: a similar name,
+    the same name deeper down, another profile's run, a commit, or a tracked file are gathered
+    and guarded as usual (`.aider*` is a control path, so each is GUARD_REJECTED)."""
+    body = {
+        "near-name": "mkdir -p .aider.tags.cache.v4x && echo x > .aider.tags.cache.v4x/a\n",
+        "nested": "mkdir -p sub/.aider.tags.cache.v4 && echo x > sub/.aider.tags.cache.v4/a\n",
+        "other-profile": AIDER_STATE,
+        "committed": AIDER_STATE + "git add -f .aider.tags.cache.v4 && git commit -qm cache\n",
+        "tracked": "echo changed > .aider.input.history\n",
+    }[case]
+    if case == "tracked":  # a base that tracks one of the names (committed by a person)
+        (repo / ".aider.input.history").write_text("tracked\n")
+        git(repo, "add", ".aider.input.history")
+        git(repo, "commit", "-qm", "tracked history")
+    fake = script(tmp_path, body + "echo work > work.txt\n" + REPORT_OK, "agent.sh")
+    name = "mine" if case == "other-profile" else "aider"
+    _commit_config(repo, f'[executors.{name}]\nargv = ["{fake}"]\n')
+    open_ticket(repo, "hide", "--executor", name)
+    r = wo(repo, "run", "1")
+    assert r.code == 3, r.err + r.out
+    show = wo(repo, "show", "1", "--json").json()
+    assert isinstance(show, dict) and show["status"] == "GUARD_REJECTED", show
+    assert ".aider" in json.dumps(show["violations"]), show["violations"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -567,28 +568,43 @@ class Repo:
                 paths.append(current)
         return paths
 
-    def snapshot_worktree(self, worktree: Path) -> str:
+    def snapshot_worktree(self, worktree: Path, exclude: Sequence[str] = ()) -> str:
         """The tree of a worktree's files as ``git add -A`` would stage them.
 
         Uses a private index (``GIT_INDEX_FILE``) seeded from the worktree's
         HEAD, so the worktree's own index is untouched. Honours ``.gitignore``
         from the base config, not the executor's ``core.excludesFile``.
+        ``exclude``: gitignore lines of wo-git's own (an executor CLI's state,
+        :func:`wo_git.executors.profiles.state_excludes`), given to git as
+        ``core.excludesFile``: like any ignore rule they leave out untracked
+        paths only, never a tracked file's change.
         """
         wt_git = run_git("rev-parse", "--absolute-git-dir", cwd=worktree).stdout.decode().strip()
         tmp_index = Path(wt_git) / "wo-snapshot.index"
+        excludes: Path | None = None
         # no global config either: the executor can write ~/.gitconfig, and a `filter.x.clean`
         # there (with a .gitattributes in the worktree) would run its command here, in wo-git
         env = {"GIT_INDEX_FILE": str(tmp_index), "GIT_CONFIG_GLOBAL": os.devnull}
         try:
             tmp_index.unlink(missing_ok=True)
+            excludes_file = os.devnull
+            if exclude:
+                # a fresh private file (mkstemp), not one in the git dir the executor can write
+                fd, name = tempfile.mkstemp(prefix="wo-exclude-")
+                excludes = Path(name)
+                with os.fdopen(fd, "w") as f:
+                    f.write("".join(line + "\n" for line in exclude))
+                excludes_file = name
             run_git("read-tree", "HEAD", cwd=worktree, env=env)
             run_git(
-                "-c", "core.excludesFile=/dev/null", "-c", "core.autocrlf=false",
+                "-c", f"core.excludesFile={excludes_file}", "-c", "core.autocrlf=false",
                 "-c", "core.safecrlf=false", "add", "-A", "--", ".", cwd=worktree, env=env,
             )
             return run_git("write-tree", cwd=worktree, env=env).stdout.decode().strip()
         finally:
             tmp_index.unlink(missing_ok=True)
+            if excludes is not None:
+                excludes.unlink(missing_ok=True)
 
     def worktree_dirty_paths(self, worktree: Path) -> set[str]:
         """Paths with staged or unstaged changes to tracked files in a worktree."""

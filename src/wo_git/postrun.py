@@ -20,6 +20,7 @@ the architect always gets a completion record.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from pathlib import Path
 
 from wo_git import diffstat
 from wo_git.config import Config
+from wo_git.errors import InvalidConfig
+from wo_git.executors.profiles import load_profiles, state_excludes
 from wo_git.git import Repo, format_message, run_git
 from wo_git.guard import snapshot
 from wo_git.guard.check import MailboxRule, Violation, check_changes, check_commits
@@ -60,6 +63,10 @@ class RunFacts:
     output_bytes: int = 0
     attempts: list[str] = field(default_factory=list)
     error: str | None = None
+    worktree_state: list[str] = field(default_factory=list)
+    """``worktree_state`` of every profile that ran (besides ``executor``'s own, always added)"""
+    left_out: list[str] = field(default_factory=list)
+    """those state paths that were there, untracked, and so left out of the change"""
 
 
 @dataclass
@@ -81,6 +88,20 @@ def policy_for(repo: Repo, cfg: Config, tk: Ticket) -> Policy:
         grants=order.allow if order else (),
         scope=(order.scope or None) if order else None,
     )
+
+
+def _state_paths(cfg: Config, facts: RunFacts) -> list[str]:
+    """The executor CLIs' own state paths to leave out of this round's change: those of the
+    profiles that ran (``facts.worktree_state``) and of ``facts.executor`` (for ``doctor``)."""
+    paths = list(facts.worktree_state)
+    try:
+        profile = load_profiles(cfg.executors).get(facts.executor)
+    except InvalidConfig:
+        profile = None
+    for p in profile.worktree_state if profile else []:
+        if p not in paths:
+            paths.append(p)
+    return paths
 
 
 def guard_round(
@@ -174,7 +195,9 @@ def finish_run(
     head = repo.ref_target(tk.branch_ref) or start
     if wt_head and wt_head != head and wt_head != start:
         head = wt_head  # the executor committed on a detached HEAD or another branch
-    final_tree = repo.snapshot_worktree(worktree)
+    final_tree = repo.snapshot_worktree(worktree, exclude=state_excludes(_state_paths(cfg, facts)))
+    facts.left_out = [p for p in _state_paths(cfg, facts) if os.path.lexists(worktree / p.rstrip("/"))
+                      and repo.entry(start, p.rstrip("/")) is None]
     found += guard_round(repo, cfg, tk, start, head, final_tree)
 
     report_path = tk.report_path(cfg)
@@ -325,6 +348,9 @@ def _compose(
         lines.append("- Attempts: " + "; ".join(facts.attempts))
     if facts.error:
         lines.append(f"- Executor error: {facts.error}")
+    if facts.left_out:
+        lines.append(f"- Left out (the {facts.executor} CLI's own state, kept in the worktree): "
+                     + ", ".join(facts.left_out))
     lines.append(f"- {'Refused diffstat (not committed)' if found else 'Diffstat'}: {stat.summary()}")
     lines += [f"  - {ln}" for ln in stat.lines()]
     if status == "COMPLETED" and not stat.files:

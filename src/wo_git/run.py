@@ -335,6 +335,7 @@ def _run_locked(
     base_env = executor_env(repo, tk, path, work_file, report_file)
     attempts: list[str] = list(notes or [])
     not_started: list[str] = []
+    ran: list[str] = []
     facts: RunFacts | None = None
     record = runs.new_record(
         ticket=tk.id, round=tk.round, log="", worktree=str(path), round_start=start_commit,
@@ -419,6 +420,7 @@ def _run_locked(
             if attempt < len(chain):
                 continue
             break
+        ran.append(name)
         reason = "rate-limit" if out.rate_limited else out.stopped_by
         attempts.append(
             f"{name}: exit {out.exit_code}" + (f", stopped by {out.stopped_by}" if out.stopped_by else "")
@@ -442,6 +444,8 @@ def _run_locked(
                              f"{tk.id} {again}` (or another: `wo-git run {tk.id} -- ./your-agent.sh`)")
     if len(attempts) > 1:
         facts.attempts = attempts
+    # each CLI's own state in the worktree (aider's cache) stays out of the change
+    facts.worktree_state = list(dict.fromkeys(p for n in ran for p in profiles[n].worktree_state))
     # finish_run reads the ticket again once the snapshot has put the refs back
     result = finish_run(repo, cfg, tk, path, facts, snap_dir)
     runs.clear_record(repo, tk.id)

@@ -98,6 +98,13 @@ class ExecutorProfile(BaseModel):
     env: dict[str, str] = {}
     session_pattern: str | None = None
     output: Literal["text", "opencode", "codex", "claude"] = "text"
+    worktree_state: list[str] = []
+    """Paths in the worktree where the CLI keeps its own state (aider's tags cache):
+    plain paths from the worktree's root, a trailing ``/`` for a folder, no
+    patterns. While untracked they are left out of the round's change (and
+    named in the report); tracked files under them, and anything the executor
+    commits, are gathered and guarded as usual. Comes from the profile (the
+    base's committed config), never from the worktree."""
 
     @field_validator("session_pattern")
     @classmethod
@@ -110,6 +117,13 @@ class ExecutorProfile(BaseModel):
             raise ValueError(f"session_pattern is not a valid regex: {e}") from e
         if "id" not in rx.groupindex:
             raise ValueError("session_pattern needs a group named 'id', e.g. (?P<id>\\S+)")
+        return v
+
+    @field_validator("worktree_state")
+    @classmethod
+    def _check_state(cls, v: list[str]) -> list[str]:
+        for item in v:
+            check_state_path(item)
         return v
 
     @field_validator("argv", "resume_argv", "model_args", "server_args")
@@ -125,6 +139,35 @@ class ExecutorProfile(BaseModel):
         for value in v.values():
             _check_template(value)
         return v
+
+
+_STATE_FORBIDDEN = re.compile(r"[*?\[\]\\!#\x00-\x1f]")
+
+
+def check_state_path(path: str) -> None:
+    """Refuse a ``worktree_state`` entry that is not one plain path from the worktree's root.
+
+    Rules: relative, no ``.`` or ``..`` segments, not in ``.git``, no
+    gitignore pattern characters (``* ? [ ] \\ ! #``), no control
+    characters, no leading or trailing spaces. Raises ``ValueError``.
+    """
+    parts = path.rstrip("/").split("/")
+    if (not path.strip("/") or path.startswith("/") or path != path.strip() or _STATE_FORBIDDEN.search(path)
+            or any(p in ("", ".", "..") for p in parts) or parts[0].lower() == ".git"):
+        raise ValueError(
+            f"worktree_state entry {path!r} must be a plain path from the worktree's root "
+            "(no patterns, no '..', not in .git), e.g. '.aider.tags.cache.v4/'"
+        )
+
+
+def state_excludes(paths: list[str]) -> list[str]:
+    """``worktree_state`` entries as gitignore lines anchored at the worktree's root
+    (``/.aider.tags.cache.v4/``): each matches that one path and nothing else."""
+    out = []
+    for path in paths:
+        check_state_path(path)
+        out.append("/" + path)
+    return out
 
 
 def _check_template(template: str) -> None:
@@ -214,6 +257,10 @@ BUILTIN_PROFILES: dict[str, ExecutorProfile] = {
             model_args=["--model", "{model}"],
             prompt_via="file",
             output="text",
+            # its repo map's cache has no flag to move it; the histories are moved by the
+            # flags above, and listed for argv overrides that drop them
+            worktree_state=[".aider.tags.cache.v4/", ".aider.chat.history.md", ".aider.input.history",
+                            ".aider.llm.history"],
         ),
     )
 }
