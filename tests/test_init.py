@@ -115,7 +115,7 @@ def test_sample_config_column_zero_is_extended_in_its_own_style(repo: Path) -> N
     (repo / CFG).write_text(sample.stdout)
     r = wo(repo, "init", env=_env())
     assert r.code == 0, r.err
-    assert f"added the wo-git guard to {CFG}" in r.out and "re-indented" not in r.out
+    assert f"added the wo-git guard to {CFG}" in r.out and "rewrote" not in r.out
     text = _init_twice(repo)
     assert text.startswith(sample.stdout)  # every original line, comments included, kept as it was
     added = text[len(sample.stdout):]
@@ -146,7 +146,7 @@ def test_multiline_flow_lists_and_sections_after_repos(repo: Path) -> None:
     assert r.code == 0, r.err
     text = (repo / CFG).read_text()
     # ruamel.yaml folds the multi-line flow list; init says so, and everything else is kept
-    assert "re-indented" in r.out and "git diff" in r.out
+    assert "rewrote 3 of its lines (same meaning)" in r.out and "git diff" in r.out
     for line in ("exclude: 'vendor/'", "    exclude: docs/  # old docs keep theirs", "ci:", "  autofix_prs: false"):
         assert line in text.splitlines()
     data = yaml.safe_load(text)
@@ -169,6 +169,14 @@ def test_crlf_config_keeps_its_line_endings(repo: Path) -> None:
     _init_twice(repo)
     raw = (repo / CFG).read_bytes()
     assert raw.count(b"\r\n") == raw.count(b"\n")
+
+
+def test_document_markers_are_kept(repo: Path) -> None:
+    marked = "---\n# the hooks\nrepos:\n- repo: meta\n  hooks:\n  - id: check-hooks-apply\n...\n"
+    (repo / CFG).write_text(marked)
+    text = _init_twice(repo)
+    assert _kept_in_order(marked, text), text
+    assert text.startswith("---\n") and text.endswith("...\n")
 
 
 @pytest.mark.parametrize("content", ["", "\n\n", "# hooks come later\n"])

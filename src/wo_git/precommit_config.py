@@ -89,11 +89,12 @@ def _only_comments(text: str) -> bool:
     return all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines())
 
 
-def _emit(data: Any, mapping: int, sequence: int, offset: int) -> str:
+def _emit(data: Any, mapping: int, sequence: int, offset: int, markers: tuple[bool, bool]) -> str:
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.width = 4096
     yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+    yaml.explicit_start, yaml.explicit_end = markers  # the document's own `---` / `...`
     out = io.StringIO()
     yaml.dump(data, out)
     return out.getvalue()
@@ -122,11 +123,13 @@ def _with_guard(text: str) -> tuple[str, int]:
     off = bsi if bsi is not None and bsi < seq else 0
     candidates = [(m, seq, off) for m in (seq, 2, 4, 3)] + [(m, s, o) for m in (2, 4) for s, o in
                                                           ((2, 0), (4, 2), (4, 0), (3, 1))]
+    lines = text.splitlines()
+    markers = (any(ln.rstrip() == "---" for ln in lines), any(ln.rstrip() == "..." for ln in lines))
     best: tuple[str, int] | None = None
     for mapping, sequence, offset in dict.fromkeys(candidates):
         data = load()
         data["repos"].append(YAML().load(HOOK_REPO))
-        new = _emit(data, mapping, sequence, offset)
+        new = _emit(data, mapping, sequence, offset, markers)
         changed = _changed_lines(text, new)
         if best is None or changed < best[1]:
             best = (new, changed)
@@ -173,7 +176,7 @@ def add_guard_hook(path: Path) -> str:
         raise InvalidConfig(f"{name}: cannot edit it as YAML ({str(err).splitlines()[0]}); nothing changed; "
                             f"{HAND_HINT}") from None
     _write_checked(target, new, name, before, crlf)
-    note = "" if changed == 0 else f"; ruamel.yaml re-indented {changed} line(s), review with git diff"
+    note = "" if changed == 0 else f"; ruamel.yaml rewrote {changed} of its lines (same meaning), review: git diff"
     return f"added the wo-git guard to {name}{note}"
 
 
