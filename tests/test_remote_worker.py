@@ -62,7 +62,8 @@ def test_fifty_tickets_four_workers_each_run_exactly_once(tmp_path: Path) -> Non
     ran = tmp_path / "ran.log"
     exe = executor(tmp_path, ran)
     clones = [clone(origin.as_uri(), tmp_path / f"w{i}") for i in range(4)]
-    procs = [start_worker(c, "--once", "--poll", "0.5", "--", exe) for c in clones]
+    procs = [start_worker(c, "--once", "--poll", "0.5", "--max-parallel", str(1 + i % 2), "--", exe)
+             for i, c in enumerate(clones)]
     stats = []
     for p in procs:
         out, err = p.communicate(timeout=900)
