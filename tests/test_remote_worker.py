@@ -173,3 +173,23 @@ def test_workers_over_git_daemon(tmp_path: Path) -> None:
     assert sorted(t for s in stats for t in s["published"]) == list(range(1, 7))
     assert reports_per_ticket(origin) == {f"{i:04d}": 1 for i in range(1, 7)}
     assert sorted(int(line.split()[0]) for line in ran.read_text().splitlines()) == list(range(1, 7))
+
+
+def test_push_leaves_a_ticket_a_worker_holds_alone(tmp_path: Path) -> None:
+    origin, a = make_origin(tmp_path)
+    assert wo(a, "open", "held", "--title", "Held", "--task", "x").code == 0
+    ran = tmp_path / "ran.log"
+    pidfile = tmp_path / "slow.pid"
+    slow = executor(tmp_path, ran, f"echo $$ > {pidfile}\nsleep 30\n", "slow.sh")
+    w = start_worker(clone(origin.as_uri(), tmp_path / "w"), "--", slow)
+    try:
+        _wait_for(pidfile)
+        local = executor(tmp_path, ran, "", "local.sh")
+        assert wo(a, "run", "1", "--", local).code == 0  # the architect also ran it here
+        before = remote_refs(origin)["refs/wo/tickets/0001"]
+        r = wo(a, "push")
+        assert "holds it" in r.out and "not pushed" in r.out, r.out + r.err
+        assert remote_refs(origin)["refs/wo/tickets/0001"] == before
+    finally:
+        os.killpg(w.pid, signal.SIGINT)
+        w.communicate(timeout=120)

@@ -29,6 +29,7 @@ clones) are reported, never merged. A ticket running here is not touched.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from wo_git import runs, tickets
@@ -256,6 +257,17 @@ def ticket_updates(repo: Repo, remote: str, tid: int, res: SyncResult) -> list[U
                 res.diverged.append(tid)
                 res.notes.append(f"{ticket_label(tid)} changed both here and on {remote}; not pushed "
                                  f"(compare {record} with {tracking_record(remote, tid)})")
+            return []
+    claim_oid = repo.ref_target(tracking_claim(remote, tid))
+    if lv != rv and claim_oid is not None:
+        from wo_git.remote.claims import read_claim
+
+        claim = read_claim(repo, claim_oid, tid)
+        if claim is not None and not claim.expired():
+            # a worker is running this ticket: pushing a record under it would discard its run
+            res.notes.append(f"{ticket_label(tid)}: worker {claim.worker} on {remote} holds it (lease for "
+                             f"{claim.expires - time.time():.0f} s more); not pushed: `wo-git wait {tid}`")
+            res.diverged.append(tid)
             return []
     if lv != rv:
         out.append(Update(record, lv, rv))
