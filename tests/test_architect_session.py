@@ -162,8 +162,6 @@ def test_architect_session(tmp_path: Path) -> None:
     assert set(SKILL_COMMANDS) - a.ran == CONFLICT_ONLY
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 item 4 (not on integration yet): `run --detach -- ./do-it.sh` "
-                   "with no such program must exit 5 and spend no round")
 def test_missing_executor_spends_no_round(tmp_path: Path) -> None:
     repo, mode = _session_repo(tmp_path)
     a = Architect(repo, mode)
