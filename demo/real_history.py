@@ -271,6 +271,81 @@ class Demo:
         self.timings.add("tickets, wall clock", time.monotonic() - t)
         return tid
 
+    def as_plan(self, project: str, releases: list[tuple[str, Path]]) -> int:
+        """The same release history as one plan: one ticket per bump, each after the previous,
+        in three phases, plus the CI ticket; the demo is the architect woken by `wait --plan`."""
+        import yaml
+
+        t = time.monotonic()
+        say("==> The release history as one plan")
+        pairs = list(zip(releases, releases[1:], strict=False))
+        keep = [a for f in self.own_files for a in ("--keep", f)]
+        phases = ["early", "middle", "late"]
+        entries: list[dict[str, object]] = []
+        prev: str | None = None
+        by_key: dict[str, tuple[str, Path]] = {}
+        for i, ((old, _), (new, rel)) in enumerate(pairs):
+            key = f"bump-{old}-to-{new}".lower()
+            by_key[key] = (new, rel)
+            entries.append({
+                "key": key, "phase": phases[min(2, i * 3 // len(pairs))],
+                "title": f"Update {project} from {old} to {new}",
+                "task": f"Bring the tree to the released files of {project} {new} (its PyPI sdist), "
+                        "byte for byte: additions, deletions, renames, executable bits.",
+                "criteria": [f"`git ls-tree -r` equals the {project} {new} sdist", "Report lists what changed"],
+                "argv": [sys.executable, str(HERE / "apply_release.py"), str(rel), "--label",
+                         f"{project} {new}", *keep],
+                "after": [prev] if prev else [],
+            })
+            prev = key
+        entries.append({
+            "key": "document-ci", "phase": "late", "title": "Document how the tests run",
+            "task": "Add one line to the README about running the tests. Do not touch CI or deploy files.",
+            "criteria": ["README says how tests run"], "after": [prev],
+            "argv": [sys.executable, str(HERE / "apply_release.py"), "--sneak-ci"],
+        })
+        plan = {"name": "releases", "base": "main", "phases": phases, "tickets": entries}
+        path = self.workdir / "releases-plan.yaml"
+        path.write_text(yaml.safe_dump(plan, sort_keys=False))
+        out = self.wo("plan", "apply", str(path), timing="open").stdout
+        say(indent(out))
+        self.check(self.git("rev-parse", "--verify", "-q", "refs/wo/plans/releases").strip() != "",
+                   "the plan is recorded on refs/wo/plans/releases")
+        woken: list[str] = []
+        refused = 0
+        while True:
+            st = json.loads(self.wo("wait", "--plan", "releases", "--json", timing="run").stdout)
+            if st["done"]:
+                break
+            self.check(bool(st["decisions"]) and not st["stuck"], "wait --plan returns only for a decision")
+            for d in st["decisions"]:
+                key, tid, what = d["key"], d["ticket"], d["decision"]
+                woken.append(f"{key}: {what}")
+                say(f"    wait    {key} ({tid:04d}) needs the architect: {what} ({d['detail']})")
+                if key == "document-ci":
+                    self.check(what == "guard-rejected", "the CI ticket is guard-rejected")
+                    acc = self.wo("accept", str(tid), ok=(3,), timing="accept")
+                    self.check(acc.returncode == 3, "accept of the CI ticket exits 3")
+                    self.wo("reject", str(tid), "--reason", "edits a CI workflow, which the order did not ask for")
+                    say(f"    reject  {tid:04d}")
+                    refused = tid
+                    continue
+                self.check(what == "ready", f"{key} is ready to accept")
+                acc = self.wo("accept", str(tid), timing="accept")
+                say(f"    accept  {acc.stdout.strip().splitlines()[0]}")
+                new, rel = by_key[key]
+                self.compare(rel, f"{project} {new}", quiet=True)
+        self.check(len(woken) == len(entries), "the architect was woken once per ticket, for its decision only")
+        say(f"    woken {len(woken)} times for {len(entries)} tickets")
+        show = self.wo("plan", "show", "releases").stdout
+        say(indent(show, "    "))
+        info = json.loads(self.wo("plan", "show", "releases", "--json").stdout)
+        self.check(info["done"], "the plan is done")
+        ever = self.git("log", "--all-match", "--format=%H", "main", "--", ".github").strip()
+        self.check(ever == "", "no commit reachable from main ever touched .github/")
+        self.timings.add("tickets, wall clock", time.monotonic() - t)
+        return refused
+
     def compare(self, release: Path, label: str, quiet: bool = False) -> None:
         """The base's tree equals the release's files: paths, bytes, modes."""
         tree: dict[str, tuple[str, str]] = {}
@@ -364,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--project", default="toolz", help="PyPI project with small pure-Python sdists (toolz)")
     ap.add_argument("--versions", type=int, default=8, metavar="N", help="number of version bumps (8)")
     ap.add_argument("--dir", type=Path, help="work here (must be empty or absent; kept afterwards)")
+    ap.add_argument("--plan", action="store_true",
+                    help="apply the history as one wo-git plan (wait --plan wakes the architect)")
     args = ap.parse_args(argv)
     if args.versions < 1:
         ap.error("--versions must be at least 1")
@@ -388,9 +465,12 @@ def main(argv: list[str] | None = None) -> int:
         first_v, first_dir = releases[0]
         demo.build_base(args.project, first_v, first_dir)
         pairs = list(zip(releases, releases[1:], strict=False))
-        for i, ((old, _), (new, rel)) in enumerate(pairs, 1):
-            demo.bump(i, len(pairs), args.project, old, new, rel)
-        refused = demo.refused_ticket()
+        if args.plan:
+            refused = demo.as_plan(args.project, releases)
+        else:
+            for i, ((old, _), (new, rel)) in enumerate(pairs, 1):
+                demo.bump(i, len(pairs), args.project, old, new, rel)
+            refused = demo.refused_ticket()
         say("==> Final check")
         last_v, last_dir = releases[-1]
         demo.compare(last_dir, f"{args.project} {last_v}")
@@ -418,7 +498,8 @@ def main(argv: list[str] | None = None) -> int:
     say(f"    {'total':<20} {total:7.1f} s")
     if ok:
         say(
-            f"    OK: {args.versions} releases applied through wo-git tickets, the CI edit refused; "
+            f"    OK: {args.versions} releases applied through wo-git tickets"
+            f"{' (one plan)' if args.plan else ''}, the CI edit refused; "
             f"main == the last release"
         )
     if keep or not ok:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, wo
+from conftest import git, wo
 
 HERE = Path(__file__).resolve().parent
 EXEC = str(HERE / "plan_executor.py")
