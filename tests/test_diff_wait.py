@@ -131,3 +131,22 @@ def test_wait_refuses_a_negative_timeout(repo: Path) -> None:
     open_ticket(repo, "neg")
     r = wo(repo, "wait", "1", "--timeout", "-1")
     assert r.code == 1 and "--timeout" in r.err
+
+
+def test_log_and_logs_through_the_cli(repo: Path, tmp_path: Path) -> None:
+    open_ticket(repo, "trail")
+    exe = script(tmp_path, "echo first line\necho second line\necho 'x' > x.txt\n" + REPORT_OK)
+    assert wo(repo, "run", "1", "--", exe).code == 0
+    r = wo(repo, "logs", "1", "--tail", "1")
+    assert r.code == 0, r.err
+    assert r.out.splitlines() == ["second line"]
+    assert "first line" in wo(repo, "logs", "1", "--round", "1").out
+    bad = wo(repo, "logs", "1", "--round", "2")
+    assert bad.code == 1 and "rounds 1..1" in bad.err
+    events = wo(repo, "log", "1", "--json").json()
+    assert isinstance(events, list) and [e["event"] for e in events] == ["open", "report"]
+    assert events[1]["status"] == "COMPLETED" and events[1]["trailers"]["Wo-Ticket"] == "0001"
+    assert all(set(e) >= {"ticket", "commit", "time", "round", "role", "subject"} for e in events)
+    text = wo(repo, "log").out.splitlines()
+    assert len(text) == 2 and " 0001  r1  open " in text[0] and "COMPLETED" in text[1]
+    assert wo(repo, "abort", "1").code == 1 and "not running" in wo(repo, "abort", "1").err

@@ -85,7 +85,7 @@ def test_tool_list_is_short_and_annotated(repo: Path) -> None:
 
 def test_the_whole_loop_over_mcp(repo: Path, tmp_path: Path) -> None:
     exe = script(tmp_path, "sleep 1.5\necho 'def bye():\n    return 1' >> src/app.py\nmkdir -p docs\n"
-                 "echo doc > docs/n.md\n" + REPORT_OK)
+                 "echo doc > docs/n.md\necho executor-says-hello\n" + REPORT_OK)
     got: dict[str, Any] = {}
 
     async def body(c: Client) -> None:
@@ -118,7 +118,7 @@ def test_the_whole_loop_over_mcp(repo: Path, tmp_path: Path) -> None:
     assert "def bye" in got["diff"] and "docs/n.md" in got["diff"] and "work-orders/" not in got["diff"]
     assert "src/app.py" in got["diff_src"] and "docs" not in got["diff_src"]
     assert "w02-report.md" in got["diff_mail"]
-    assert not got["logs"].is_error
+    assert "executor-says-hello" in text(got["logs"])
     assert [t["id"] for t in got["list"]] == [1]
     assert got["review"]["file"].endswith("w02-review.md")
     assert got["accept"]["base"] == "main" and got["accept"]["squash"] is False
