@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,8 @@ def test_reviewer_below_the_bar_sends_the_ticket_back_with_its_notes(repo: Path,
                           "tickets": [{"key": "hello", "title": "Hello", "task": "Touch app.py.",
                                        "scope": ["/src/app.py"], "argv": [executor]}]})
     assert wo(repo, "plan", "apply", str(f)).code == 0
+    bg = wo(repo, "plan", "run", "rev", "--detach", "--json")  # a background driver beside wait --plan
+    assert bg.code == 0, bg.err
     r = wo(repo, "wait", "--plan", "rev", "--json", "--timeout", "120", timeout=180)
     assert r.code == 0, r.err
     st = r.json()
@@ -59,6 +62,16 @@ def test_reviewer_below_the_bar_sends_the_ticket_back_with_its_notes(repo: Path,
     assert wo(repo, "accept", str(tid)).code == 0
     done = wo(repo, "wait", "--plan", "rev", "--json").json()
     assert done["done"] is True  # type: ignore[index]
+    pid = int(bg.json()["pid"])  # type: ignore[index]
+    for _ in range(100):  # the background driver ends once the plan is done
+        if not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower():
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the background driver did not stop when the plan was done")
+    starts = [ln for ln in (Path(git(repo, "rev-parse", "--absolute-git-dir").strip()) / "wo" / "plans"
+                            / "rev.jsonl").read_text().splitlines() if '"start"' in ln]
+    assert len(starts) == 2  # two drivers, each round started once
     watch = wo(repo, "plan", "show", "rev", "--watch")
     assert watch.code == 0 and "1/1 closed" in watch.out and "DONE" in watch.out
 
@@ -72,6 +85,9 @@ def test_required_review_without_a_reviewer_wakes_the_architect(repo: Path, tmp_
                           "tickets": [{"key": "readme", "title": "README", "task": "Extend it.",
                                        "scope": ["/README.md"], "argv": [executor]}]})
     assert wo(repo, "plan", "apply", str(f)).code == 0
+    ran = wo(repo, "plan", "run", "arch", "--json", timeout=180)  # foreground: until only the architect can act
+    assert ran.code == 0, ran.err
+    assert [d["decision"] for d in ran.json()["decisions"]] == ["review"]  # type: ignore[index]
     st = wo(repo, "wait", "--plan", "arch", "--json", "--timeout", "120", timeout=180).json()
     assert [(d["key"], d["decision"]) for d in st["decisions"]] == [("readme", "review")]  # type: ignore[index]
     tid = str(st["decisions"][0]["ticket"])  # type: ignore[index]
