@@ -227,6 +227,11 @@ def test_cli_state_in_the_worktree_is_left_out_and_kept(repo: Path, tmp_path: Pa
     # round 2 with the cache still there: still clean
     assert wo(repo, "revise", "1", "--task", "again").code == 0
     assert wo(repo, "run", "1").code == 0
+    # and accept keeps no "uncommitted work" for it
+    r = wo(repo, "accept", "1", "--json")
+    assert r.code == 0, r.err
+    assert r.json()["leftovers"] is None  # type: ignore[index]
+    assert git(repo, "for-each-ref", "refs/wo/leftovers") == ""
 
 
 @pytest.mark.parametrize("case", ["near-name", "nested", "other-profile", "committed", "tracked"])

@@ -21,6 +21,7 @@ from pathlib import Path
 from wo_git import tickets, worktrees
 from wo_git.config import Config
 from wo_git.errors import BadState, GuardRejected, InvalidInput, MergeConflict, WoGitError
+from wo_git.executors.profiles import state_excludes, worktree_state_of
 from wo_git.git import Repo, format_message, run_git
 from wo_git.guard.check import Violation, check_commits, format_violations
 from wo_git.guard.policy import normalize_path
@@ -74,7 +75,9 @@ def _save_leftovers(repo: Repo, cfg: Config, tk: tickets.Ticket) -> str | None:
         return None
     # the mailbox is wo-git's (a stale report copy, a review committed since): never a leftover
     worktrees.reset_mailbox(cfg, tk, path, head)
-    tree = repo.snapshot_worktree(path)
+    # each executor CLI's own state (aider's cache) is not work: left out, as the post-run hook does
+    ran = {str(e.commit.trailers.get("Wo-Executor")) for e in tk.events if e.event == "report"}
+    tree = repo.snapshot_worktree(path, exclude=state_excludes(worktree_state_of(cfg.executors, ran)))
     if tree == repo.tree_of(head):
         return None
     msg = format_message(f"wo {tk.label}: uncommitted work left in the worktree", "",

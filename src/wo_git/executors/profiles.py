@@ -170,6 +170,17 @@ def state_excludes(paths: list[str]) -> list[str]:
     return out
 
 
+def worktree_state_of(config_table: dict[str, Any], names: set[str] | list[str]) -> list[str]:
+    """The ``worktree_state`` paths of the profiles ``names`` (built-ins overlaid by the
+    config's ``[executors]`` table); unknown names add nothing, a config that does not
+    validate gives the built-ins' paths only."""
+    try:
+        profiles = load_profiles(config_table)
+    except InvalidConfig:
+        profiles = dict(BUILTIN_PROFILES)
+    return list(dict.fromkeys(p for n in sorted(names) if n in profiles for p in profiles[n].worktree_state))
+
+
 def _check_template(template: str) -> None:
     for m in _TOKEN.finditer(template):
         key = m.group(1)
