@@ -22,6 +22,11 @@
    project whose sdists ship any of those cannot be used here: the demo says
    so and stops.
 
+With ``--plan`` steps 3 and 4 are one plan (``wo-git plan apply``): a ticket
+per bump, each ``after`` the previous, in three phases, and the CI ticket
+after the last; the demo is the architect, woken by ``wo-git wait --plan``
+for each decision (accept each ``ready`` ticket, reject the guard-rejected one).
+
 Exit status 0 when every check holds, 1 when one fails, 2 on bad arguments.
 """
 
@@ -311,6 +316,8 @@ class Demo:
         say(indent(out))
         self.check(self.git("rev-parse", "--verify", "-q", "refs/wo/plans/releases").strip() != "",
                    "the plan is recorded on refs/wo/plans/releases")
+        first = self.wo("plan", "show", "releases").stdout
+        say(indent("\n".join(first.splitlines()[:6]) + "\n...", "    "))
         woken: list[str] = []
         refused = 0
         while True:

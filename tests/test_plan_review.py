@@ -154,3 +154,28 @@ def test_scope_overlap_names_a_tracked_witness() -> None:
     assert literal_prefix("/src/x*.py") == "src/" and literal_prefix("README.md") == ""
 
 
+
+
+def test_a_driver_killed_mid_plan_loses_nothing(repo: Path, tmp_path: Path) -> None:
+    executor = script(tmp_path, """\
+        sleep 2
+        echo "more" >> README.md
+        printf -- "- Status: COMPLETED\\n" > "$WO_REPORT_FILE"
+        """)
+    f = write_plan(repo, {"name": "k", "phases": ["one"],
+                          "tickets": [{"key": "readme", "title": "README", "task": "Extend it.",
+                                       "scope": ["/README.md"], "argv": [executor]}]})
+    assert wo(repo, "plan", "apply", str(f)).code == 0
+    pid = int(wo(repo, "plan", "run", "k", "--detach", "--json").json()["pid"])  # type: ignore[index]
+    journal = Path(git(repo, "rev-parse", "--absolute-git-dir").strip()) / "wo" / "plans" / "k.jsonl"
+    for _ in range(300):
+        if journal.exists() and '"start"' in journal.read_text():
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the driver never started the ticket")
+    os.kill(pid, 9)
+    st = wo(repo, "wait", "--plan", "k", "--json", "--timeout", "120", timeout=180).json()
+    assert [(d["key"], d["decision"]) for d in st["decisions"]] == [("readme", "ready")]  # type: ignore[index]
+    assert wo(repo, "doctor").out.strip() == "all well"
+    assert '"end"' in journal.read_text()

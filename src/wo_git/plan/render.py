@@ -32,7 +32,7 @@ def render(st: PlanStatus) -> str:
             tid = f"{v.ticket:04d}" if v.ticket else "----"
             what = v.decision and f"needs the architect: {v.decision}" or v.action or "; ".join(v.waits_for)
             what = what or v.detail
-            lines.append(f"  {v.key:<24} {tid} {v.state:<9} {(v.status or '-'):<15} r{v.round}  {what}")
+            lines.append(f"  {v.key:<24} {tid} {v.state:<9} {(v.status or '-'):<15} r{v.round}  {what}".rstrip())
     if st.decisions:
         lines.append("decisions:")
         lines += [f"  {decision_line(v)}" for v in st.decisions]
