@@ -1,10 +1,11 @@
-"""A real architect harness (Claude Code, ``claude -p``) drives wo-git over MCP, and over its shell tool.
+"""Real architect harnesses drive wo-git over MCP (Claude Code, OpenCode), and over a shell tool.
 
 The architect's model is :class:`modelserver.ModelServer` with a scripted
 session: it calls open, run, wait, show and accept, one tool call a turn,
-then ends. The MCP route uses the ``.mcp.json`` that ``wo-git init`` wrote
-(``--mcp-config .mcp.json --strict-mcp-config``); the CLI route runs the same
-commands through Claude Code's Bash tool. The executor is a ``command``
+then ends. The MCP routes use the files ``wo-git init`` wrote: Claude Code's
+``.mcp.json`` (``--mcp-config .mcp.json --strict-mcp-config``) and OpenCode's
+``opencode.json`` (``opencode run``); the CLI route runs the same commands
+through Claude Code's Bash tool. The executor is a ``command``
 script that takes :data:`WORK_SECONDS`. Both routes must merge the ticket;
 the MCP route's model must receive no request while ``wait`` blocks; and the
 bytes the architect's model received are printed side by side (README, "MCP
@@ -38,6 +39,10 @@ def _tool_results(body: dict[str, Any]) -> list[str]:
     out: list[str] = []
     for msg in body.get("messages", []):
         content = msg.get("content")
+        if msg.get("role") == "tool":  # OpenAI Chat Completions
+            out.append(content if isinstance(content, str) else "".join(
+                b.get("text", "") for b in content or [] if isinstance(b, dict)))
+            continue
         for block in content if isinstance(content, list) else []:
             if isinstance(block, dict) and block.get("type") == "tool_result":
                 inner = block.get("content")
@@ -57,7 +62,7 @@ def architect(steps: list[Step]) -> Script:
             return "Ticket 1 is merged."
         suffix, args = steps[n]
         names = _tool_names(body)
-        name = next((t for t in names if t == suffix or t.endswith("__" + suffix)), None)
+        name = next((t for t in names if t == suffix or t.endswith(("__" + suffix, "-git_" + suffix))), None)
         if name is None:
             return f"no tool {suffix} among {names}"
         return [(name, args)]
@@ -91,6 +96,16 @@ def _figures(srv: ModelServer) -> dict[str, int]:
     results = _tool_results(turns[-1].body)
     return {"turns": len(turns), "tool_result_bytes": sum(len(t.encode()) for t in results),
             "request_bytes": sum(r.size for r in turns), "tools_bytes": len(json.dumps(turns[-1].body["tools"]))}
+
+
+def _quiet_while_waiting(turns: list[Recorded], every: list[Recorded]) -> None:
+    """The model was not called while ``wait`` blocked: between the turn that asked for ``wait``
+    (the third tool call) and the turn that got its result, the model server received nothing."""
+    asked = next(r for r in turns if len(_tool_results(r.body)) == 2)
+    answered = next(r for r in turns if len(_tool_results(r.body)) == 3)
+    assert answered.time - asked.time >= WORK_SECONDS - 3, (asked.time, answered.time)
+    between = [r.path for r in every if asked.time + 1.0 < r.time < answered.time]
+    assert between == [], between
 
 
 def _prepare(repo: Path, tmp_path: Path) -> str:
@@ -127,13 +142,7 @@ def test_claude_code_drives_the_loop_over_mcp_and_waits_for_free(repo: Path, tmp
     assert shown["state"] == "reported" and accepted["base"] == "main"
     assert git(repo, "log", "-1", "--format=%(trailers:key=Wo-Event,valueonly)", "main").strip() == "merge"
     assert "def bye" in (repo / "src" / "app.py").read_text()
-    # the model was not called while wait blocked: between the turn that asked for wait and the
-    # turn that got its result, the model server received nothing at all
-    asked = next(r for r in turns if len(_tool_results(r.body)) == 2)
-    answered = next(r for r in turns if len(_tool_results(r.body)) == 3)
-    assert answered.time - asked.time >= WORK_SECONDS - 3, (asked.time, answered.time)
-    between = [r.path for r in every if asked.time + 1.0 < r.time < answered.time]
-    assert between == [], between
+    _quiet_while_waiting(turns, every)
     print(f"\nMCP route: {figures}")
 
 
@@ -158,3 +167,32 @@ def test_claude_code_drives_the_loop_through_its_shell_tool(repo: Path, tmp_path
     assert git(repo, "log", "-1", "--format=%(trailers:key=Wo-Event,valueonly)", "main").strip() == "merge"
     assert "def bye" in (repo / "src" / "app.py").read_text()
     print(f"\nCLI route: {figures}")
+
+
+def test_opencode_drives_the_loop_over_mcp_from_opencode_json(repo: Path, tmp_path: Path) -> None:
+    opencode = find_agent("opencode")
+    if opencode is None:
+        pytest.skip("opencode is not installed (run .ci/install-agents)")
+    (repo / "opencode.json").write_text('{"$schema": "https://opencode.ai/config.json"}\n')
+    exe = _prepare(repo, tmp_path)  # init registers the server in opencode.json
+    steps: list[Step] = [("open", OPEN), ("run", {"id": 1, "argv": [exe]}), ("wait", {"ids": [1]}),
+                         ("show", {"id": 1}), ("accept", {"id": 1})]
+    with ModelServer(architect(steps)) as srv:
+        env = agent_env("opencode", srv.url, os.environ["HOME"])
+        env["PWD"] = str(repo)
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+        proc = subprocess.run(
+            [opencode, "run", "--format", "json", "-m", MODELS["opencode"],
+             "Deliver ticket work for this repository with wo-git."],
+            cwd=repo, env=env, capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL, check=False)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        turns = _turns(srv)
+        figures = _figures(srv)
+        every = list(srv.requests)
+    results = _tool_results(turns[-1].body)
+    assert len(results) == 5, results
+    assert json.loads(results[2])["reported"][0]["status"] == "COMPLETED"
+    _quiet_while_waiting(turns, every)
+    assert git(repo, "log", "-1", "--format=%(trailers:key=Wo-Event,valueonly)", "main").strip() == "merge"
+    assert "def bye" in (repo / "src" / "app.py").read_text()
+    print(f"\nOpenCode MCP route: {figures}")
