@@ -256,3 +256,20 @@ def test_hook_runs_in_pre_commit_run_and_in_a_real_commit(repo: Path) -> None:
     git(repo, "add", "src/keys.py")
     refused = subprocess.run(["git", "commit", "-qm", "keys"], cwd=repo, capture_output=True, text=True, env=_env())
     assert refused.returncode != 0 and "src/keys.py: secrets / content: aws" in refused.stdout + refused.stderr
+
+
+@pytest.mark.parametrize("fence", ["```", "~~~~"])
+def test_agents_md_ending_inside_a_code_block_is_closed_first(repo: Path, fence: str) -> None:
+    (repo / "AGENTS.md").write_text(f"# Rules\n\nBuild with:\n\n{fence}sh\nmake all\n")
+    r = wo(repo, "init", env=_env())
+    assert r.code == 0, r.err
+    assert f"after closing its open {fence} block" in r.out
+    text = (repo / "AGENTS.md").read_text()
+    assert text.startswith(f"# Rules\n\nBuild with:\n\n{fence}sh\nmake all\n{fence}\n\n<!-- wo-git executor rules -->")
+    # a closed block is left as it is
+    closed = repo / "other"
+    closed.mkdir()
+    git(closed, "init", "-q")
+    (closed / "AGENTS.md").write_text(f"{fence}\ncode\n{fence}\n")
+    assert wo(closed, "init", "--no-hook", env=_env()).code == 0
+    assert (closed / "AGENTS.md").read_text().startswith(f"{fence}\ncode\n{fence}\n\n<!-- wo-git")

@@ -26,6 +26,8 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from markdown_it import MarkdownIt
+
 from wo_git.config import CONFIG_FILE, DEFAULT_CONFIG_TEXT
 from wo_git.errors import InvalidConfig, WoGitError
 from wo_git.git import Repo, clean_git_env, run_git
@@ -93,9 +95,30 @@ def _write_agents_rules(agents: Path) -> str:
     if AGENTS_MARK in text:
         return "kept AGENTS.md (has the wo-git rules)"
     nl = "\r\n" if "\r\n" in text else "\n"
-    addition = (nl + nl + rules.replace("\n", nl)) if text.strip() else rules.replace("\n", nl)
-    agents.write_bytes((text.rstrip("\r\n") + addition).encode("utf-8", errors="surrogateescape"))
-    return "appended the executor rules to AGENTS.md"
+    head = text.rstrip("\r\n")
+    fence = _unclosed_fence(head)
+    if fence:  # the file ends inside a code block: close it, or the rules would be code
+        head += nl + fence
+    addition = (nl + nl + rules.replace("\n", nl)) if head.strip() else rules.replace("\n", nl)
+    agents.write_bytes((head + addition).encode("utf-8", errors="surrogateescape"))
+    return "appended the executor rules to AGENTS.md" + (f" (after closing its open {fence} block)" if fence else "")
+
+
+def _unclosed_fence(text: str) -> str:
+    """The fence (e.g. ```` ``` ````) of a code block still open at the end of ``text``, else ``""``.
+
+    Uses a CommonMark parser (markdown-it-py): a fence that runs to the end of
+    the document without a closing line is open.
+    """
+    lines = text.splitlines()
+    fences = [t for t in MarkdownIt("commonmark").parse(text) if t.type == "fence" and t.map]
+    if not fences or fences[-1].map is None or fences[-1].map[1] < len(lines):
+        return ""
+    last, markup = fences[-1], fences[-1].markup
+    assert last.map is not None
+    closing = lines[last.map[1] - 1].strip() if last.map[1] - 1 > last.map[0] else ""
+    closed = bool(closing) and set(closing) == {markup[0]} and len(closing) >= len(markup)
+    return "" if closed else markup
 
 
 def _write_skill(skill: Path) -> str:
