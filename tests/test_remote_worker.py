@@ -184,6 +184,8 @@ def test_push_leaves_a_ticket_a_worker_holds_alone(tmp_path: Path) -> None:
     w = start_worker(clone(origin.as_uri(), tmp_path / "w"), "--", slow)
     try:
         _wait_for(pidfile)
+        assert wo(a, "fetch").code == 0
+        assert "[claimed on origin by " in wo(a, "list").out  # the architect sees who runs it
         local = executor(tmp_path, ran, "", "local.sh")
         assert wo(a, "run", "1", "--", local).code == 0  # the architect also ran it here
         before = remote_refs(origin)["refs/wo/tickets/0001"]

@@ -31,6 +31,7 @@ from wo_git.plan import drive as plan_drive
 from wo_git.plan import store as plan_store
 from wo_git.plan.commands import plan as plan_group
 from wo_git.plan.render import render as render_plan
+from wo_git.remote import claims as remote_claims
 from wo_git.remote import follow as remote_follow
 from wo_git.remote import ids as remote_ids
 from wo_git.remote import sync as remote_sync
@@ -255,9 +256,15 @@ def list_(show_all: bool, as_json: bool) -> None:
     """Tickets and their states."""
     repo = _repo()
     items = [t for t in tickets.list_all(repo) if show_all or as_json or t.state not in ("accepted", "rejected")]
-    rows = [f"{t.label}  {t.state:<9} {(t.status or '-'):<15} r{t.round}  {t.branch:<32} {t.title}" for t in items]
+    rows = [f"{t.label}  {t.state:<9} {(t.status or '-'):<15} r{t.round}  {t.branch:<32} {t.title}"
+            + _claim_note(repo, t) for t in items]
     empty = (remote_sync.no_tickets_hint(repo) or "no tickets") if not items else ""
     _emit(as_json, [t.to_json() for t in items], "\n".join(rows) if rows else empty)
+
+
+def _claim_note(repo: Repo, t: tickets.Ticket) -> str:
+    held = remote_claims.claimed_elsewhere(repo, t.id) if t.state == "open" else None
+    return f"  [claimed on {held[0]} by {held[1].worker}]" if held else ""
 
 
 cli.add_command(list_, "status")

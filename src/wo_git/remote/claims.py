@@ -125,3 +125,17 @@ def renew(repo: Repo, remote: str, claim: Claim, worker: str, lease: float) -> C
 def release(repo: Repo, remote: str, claim: Claim) -> bool:
     """Delete the claim ref if it is still ``claim``; ``False`` if it had moved."""
     return transport.push(repo, remote, [Update(sync.claim_ref(claim.ticket), None, claim.commit)]).ok
+
+
+def claimed_elsewhere(repo: Repo, ticket: int) -> tuple[str, Claim] | None:
+    """``(remote, claim)`` of a live claim on ``ticket`` as last fetched from any remote, or ``None``.
+
+    What ``list`` shows for a ticket a worker on another machine is running.
+    """
+    for name, oid in sorted(repo.list_refs(sync.TRACK_ROOT).items()):
+        remote, _, rest = name[len(sync.TRACK_ROOT):].partition("/")
+        if rest == f"claims/{ticket_label(ticket)}" and not oid.startswith("ref:"):
+            claim = read_claim(repo, oid, ticket)
+            if claim is not None and not claim.expired():
+                return remote, claim
+    return None
