@@ -30,7 +30,8 @@ def render(st: PlanStatus) -> str:
         lines.append(f"phase {phase}{mark}")
         for v in (t for t in st.tickets if t.phase == phase):
             tid = f"{v.ticket:04d}" if v.ticket else "----"
-            what = v.decision and f"needs the architect: {v.decision}" or v.action or "; ".join(v.waits_for)
+            what = v.decision and f"needs the architect: {v.decision}" or (v.action and f"next: {v.action}") \
+                or "; ".join(v.waits_for)
             what = what or v.detail
             lines.append(f"  {v.key:<24} {tid} {v.state:<9} {(v.status or '-'):<15} r{v.round}  {what}".rstrip())
     if st.decisions:
