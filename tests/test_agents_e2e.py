@@ -180,6 +180,9 @@ def test_profile_end_to_end_resumes_next_round(name: str, repo: Path, tmp_path: 
         assert RESUME_FLAG[name] not in first_argv and session not in first_argv
         # started as a shell in the worktree would start it, whatever PWD wo-git had
         assert first_pwd == str(worktree(repo, 1, "hello")), first_pwd
+        # the CLI left nothing of its own in the worktree: everything there was committed
+        leftover = git(worktree(repo, 1, "hello"), "status", "--porcelain", "--ignored", "--untracked-files=all")
+        assert leftover == "", leftover
 
         # round 2: a correction order resumes the same session by default
         r = wo(repo, "revise", "1", "--task", "Also create round2.txt.")

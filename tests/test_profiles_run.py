@@ -132,6 +132,14 @@ def test_relative_program_is_taken_from_where_the_user_runs_wo_git(repo: Path) -
     assert r.code == 0, r.err
     assert git(repo, "show", "wo/0001-rel:done.txt") == "done\n"
     assert "Wo-Round: 1" in git(repo, "log", "-1", "--format=%(trailers)", "wo/0001-rel")
+    # --detach: the background supervisor starts in the repository's root, so the path is
+    # made absolute before it is handed over
+    open_ticket(repo, "bg")
+    r = wo(here, "run", "2", "--detach", "--", "./agent.sh")
+    assert r.code == 0, r.err
+    r = wo(here, "wait", "2")
+    assert r.code == 0, r.err + r.out
+    assert git(repo, "show", "wo/0002-bg:done.txt") == "done\n"
 
 
 def test_relative_program_found_at_the_repository_root_is_suggested(repo: Path) -> None:
