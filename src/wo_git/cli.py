@@ -40,6 +40,7 @@ from wo_git.review import review as do_review
 from wo_git.review import ticket_diff
 from wo_git.run import ticket_config
 from wo_git.supervise import Outcome, is_tty, status_line
+from wo_git.update import update as do_update
 from wo_git.verdict import reject as do_reject
 
 JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts and agents.")
@@ -403,6 +404,29 @@ def accept(ticket: str, force: bool, squash: bool, message: str | None, as_json:
                     "forced": r.forced, "updated_worktrees": r.updated_worktrees, "leftovers": r.leftovers},
           f"accepted {r.ticket:04d} into {r.base} ({r.merge[:10]}{', squashed' if r.squash else ''})"
           + (f"\n  uncommitted work kept on {r.leftovers}" if r.leftovers else ""))
+
+
+@cli.command()
+@click.argument("ticket")
+@JSON
+def update(ticket: str, as_json: bool) -> None:
+    """Merge the ticket's base into its branch (GitHub's "Update branch").
+
+    A clean merge is committed as wo-git's own (system) commit, which the
+    guard accepts. A conflicting one becomes a correction round: the
+    executor resolves the conflict markers, then `wo-git accept ID`.
+    """
+    r = do_update(_repo(), ticket)
+    label = f"{r.ticket:04d}"
+    text = {
+        "up-to-date": f"{label} already has {r.base} ({r.merged[:10]}); next: wo-git accept {r.ticket}",
+        "merged": f"merged {r.base} ({r.merged[:10]}) into {label}"
+                  + (f"; {r.worktree} moved along" if r.worktree else "") + f"\n  next: wo-git accept {r.ticket}",
+        "conflict": f"merging {r.base} into {label} conflicts in: {', '.join(r.conflicts)}\n"
+                    f"  round {r.round} asks the executor to resolve it (worktree {r.worktree})\n"
+                    f"  next: wo-git run {r.ticket}",
+    }[r.outcome]
+    _emit(as_json, r.to_json(), text)
 
 
 @cli.command()

@@ -355,11 +355,13 @@ class Repo:
             oid = info.parents[0] if info.parents else None
             limit -= 1
 
-    def rev_list(self, tip: str, stop: str | None) -> list[CommitId]:
-        """Commits reachable from ``tip`` and not from ``stop``, oldest first (``stop..tip``)."""
+    def rev_list(self, tip: str, stop: str | None, *also: str) -> list[CommitId]:
+        """Commits reachable from ``tip`` and not from ``stop`` (nor ``also``), oldest first
+        (``stop..tip``, ``git rev-list tip ^stop ^also...``)."""
         walker = self._repo.walk(pygit2.Oid(hex=tip), pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE)
-        if stop:
-            walker.hide(pygit2.Oid(hex=stop))
+        for hidden in (stop, *also):
+            if hidden:
+                walker.hide(pygit2.Oid(hex=hidden))
         return [CommitId(str(c.id)) for c in walker]
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:

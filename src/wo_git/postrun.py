@@ -21,6 +21,7 @@ the architect always gets a completion record.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -32,14 +33,14 @@ from wo_git.errors import InvalidConfig
 from wo_git.executors.profiles import load_profiles, state_excludes
 from wo_git.git import Repo, format_message, run_git
 from wo_git.guard import snapshot
-from wo_git.guard.check import MailboxRule, Violation, check_changes, check_commits
+from wo_git.guard.check import MailboxRule, Violation, check_commits, check_tree
 from wo_git.guard.policy import Policy
 from wo_git.localpaths import log_ref, scrub
 from wo_git.mailbox import GENERATED_MARK, parse_report
 from wo_git.tickets import Ticket, commit_event
 from wo_git.tickets import load as load_ticket
 from wo_git.types import CommitId
-from wo_git.worktrees import gitdir_of, reset_mailbox
+from wo_git.worktrees import end_merge, gitdir_of, reset_mailbox
 
 LOG_TAIL_LINES = 40
 LOG_TAIL_BYTES = 4096
@@ -110,18 +111,31 @@ def guard_round(
     """Every violation in a round: each executor commit in ``start..head``, then the final tree.
 
     A ``start`` that is no longer an ancestor of ``head`` is a history
-    rewrite, itself a violation.
+    rewrite, itself a violation. In a round that merges the base
+    (``tk.merging``, read from wo-git's own record) what arrives from that
+    base commit is not the executor's: the commits of the base are left
+    out, and each executor commit and the final tree count only where they
+    differ from the base commit as well (:func:`~wo_git.guard.check.check_tree`).
     """
     policy = policy_for(repo, cfg, tk)
     box = MailboxRule(cfg.mailbox, frozenset({tk.report_path(cfg)}))
+    merging = tk.merging
+    extra = [merging] if merging else []
     out: list[Violation] = []
     if head != start:
         if not repo.is_ancestor(start, head):
             out.append(Violation(tk.branch, "control", "history rewritten", head,
                                  f"the work order commit {start[:10]} is no longer an ancestor"))
         else:
-            out += check_commits(repo, policy, repo.rev_list(head, start), box)
-    out += check_changes(repo, policy, repo.changes(start, final_tree), "worktree", box, tree=final_tree)
+            commits = repo.rev_list(head, start, *extra)
+            known = {start, *extra, *commits}
+            sides: dict[str, list[str]] = {}
+            for oid in commits if merging else ():
+                parents: list[str] = list(repo.commit_info(oid).parents)
+                if all(p in known for p in parents):
+                    sides[oid] = parents + [m for m in extra if m not in parents]
+            out += check_commits(repo, policy, commits, box, sides=sides, own=tk.folder(cfg))
+    out += check_tree(repo, policy, final_tree, [start, *extra], "worktree", box, own=tk.folder(cfg))
     seen: set[tuple[str, str, str]] = set()
     unique = []
     for v in out:
@@ -129,6 +143,40 @@ def guard_round(
             seen.add((v.path, v.category, v.rule))
             unique.append(v)
     return unique
+
+
+CONFLICT_MARKERS = re.compile(rb"^(<{7}|>{7})( |$)", re.M)
+
+
+def merge_problems(repo: Repo, cfg: Config, tk: Ticket, start: str, final_tree: str) -> list[str]:
+    """Why a round that merges the base cannot be recorded as the merge (empty: it can).
+
+    Conflict markers (``<<<<<<<``/``>>>>>>>`` lines) left in a file the
+    resolution wrote, or none of the base's own changes in the result (the
+    merge was aborted or undone): recording that as the merge would drop the
+    base's changes at accept.
+    """
+    merging = tk.merging
+    if merging is None:
+        return []
+    problems = []
+    report = tk.report_path(cfg)
+    ours = {p for ch in repo.changes(start, final_tree) for p in ch.paths}
+    theirs = {p for ch in repo.changes(merging, final_tree) for p in ch.paths}
+    marked = []
+    for path in sorted((ours & theirs) - {report}):
+        entry = repo.entry(final_tree, path)
+        if entry is not None and entry[0] in (0o100644, 0o100755) and repo.blob_size(entry[1]) < (8 << 20):
+            if CONFLICT_MARKERS.search(repo.read_blob(entry[1])):
+                marked.append(path)
+    if marked:
+        problems.append("conflict markers remain in " + ", ".join(marked[:20]))
+    mb = repo.merge_base(start, merging)
+    box = cfg.mailbox.strip("/") + "/"
+    brought = [p for ch in repo.changes(mb, merging) for p in ch.paths if not p.startswith(box)] if mb else []
+    if brought and all(repo.entry(final_tree, p) == repo.entry(start, p) for p in brought):
+        problems.append(f"none of {tk.base}'s changes are in the result (the merge was aborted or undone)")
+    return problems
 
 
 def log_tail(path: str, lines: int = LOG_TAIL_LINES) -> str:
@@ -204,6 +252,7 @@ def finish_run(
     raw = (worktree / report_path).read_bytes() if (worktree / report_path).is_file() else None
     own = raw.decode("utf-8", errors="replace") if raw is not None else None
     parsed = parse_report(own) if own else None
+    unmerged = merge_problems(repo, cfg, tk, start, final_tree) if not found else []
     if found:
         status = "GUARD_REJECTED"
     elif facts.reason == "rate-limit" and (parsed is None or parsed.status != "COMPLETED"):
@@ -212,6 +261,13 @@ def finish_run(
         status = "NO_REPORT"
     else:
         status = parsed.status
+    if unmerged:
+        # the merge is not done: like a guard refusal, only the report is committed
+        status = "PARTIAL" if status == "COMPLETED" else status
+        facts.reason = facts.reason or "merge-incomplete"
+        facts.error = (facts.error + "; " if facts.error else "") + (
+            f"the merge of {tk.base} was not recorded: " + "; ".join(unmerged)
+            + "; the changes stay in the worktree")
 
     stat = diffstat.parse(repo.diff_text(start, final_tree))
     stat.files = [f for f in stat.files if f.path != report_path]
@@ -236,15 +292,22 @@ def finish_run(
         repo.update_refs([(f"refs/wo/rounds/{tk.label}-r{tk.round}", head,
                            repo.ref_target(f"refs/wo/rounds/{tk.label}-r{tk.round}"))], "wo-git: keep executor commits")
     tk.branch_tip = current_branch
+    merged = tk.merging
     if found:
         _keep_refused(repo, tk, start, head, final_tree, files)
+    if found or unmerged:
         oid = commit_event(repo, tk, event="report", role="executor", round_=tk.round, subject=subject,
                            body=body, files=files, trailers=trailers, parent=start,
                            author_name=f"wo-git executor ({facts.executor})")
     else:
+        if merged:
+            trailers["Wo-Merged"] = merged
+        # a round that merges the base records the merge: the base commit is the second parent
         oid = commit_event(repo, tk, event="report", role="executor", round_=tk.round, subject=subject,
                            body=body, files=files, base_tree=final_tree, trailers=trailers, parent=start,
-                           author_name=f"wo-git executor ({facts.executor})")
+                           author_name=f"wo-git executor ({facts.executor})", merged=merged)
+        if merged:
+            end_merge(worktree)
     _sync_worktree(worktree, tk.branch_ref)
     # the worktree's mailbox is the branch's again: the committed report, no stale copies
     reset_mailbox(cfg, tk, worktree, oid)

@@ -131,6 +131,23 @@ class Ticket:
         assert ev is not None
         return ev
 
+    @property
+    def merging(self) -> CommitId | None:
+        """The base commit a round is merging into the ticket and no report has merged yet.
+
+        ``wo-git update`` records it as ``Wo-Merging`` on the round's work-order
+        commit when the merge conflicts; the round's report commit is then the
+        merge (its second parent). Read from the record's own commits, which
+        only wo-git writes: an executor's trailer never counts.
+        """
+        for ev in self.events:
+            if len(ev.commit.parents) > 1:
+                return None
+            merging = ev.commit.trailers.get("Wo-Merging")
+            if ev.event in ("open", "revise") and merging:
+                return CommitId(merging)
+        return None
+
     def to_json(self) -> dict[str, object]:
         """The stable ``--json`` shape shared by ``show`` and ``list``."""
         return {
@@ -257,10 +274,12 @@ def commit_event(
     parent: str | None = None,
     move_branch: bool = True,
     author_name: str | None = None,
+    merged: str | None = None,
 ) -> CommitId:
     """Commit one event on the ticket and move its record (and branch) by compare-and-swap.
 
-    The parent is the record tip unless given. Raises :class:`StaleRef` if
+    The parent is the record tip unless given; ``merged`` adds a second
+    parent (the base commit a merge brings in). Raises :class:`StaleRef` if
     either ref moved since ``tk`` was read: nothing is changed then.
     """
     head = parent or tk.tip
@@ -273,7 +292,8 @@ def commit_event(
     all_trailers.update(trailers or {})
     message = format_message(subject, body, all_trailers)
     author = repo.signature(name=author_name) if author_name else None
-    oid = repo.write_commit([head], message, files=files, tree=tree, base_tree=base_tree, author=author)
+    parents = [head, merged] if merged else [head]
+    oid = repo.write_commit(parents, message, files=files, tree=tree, base_tree=base_tree, author=author)
     updates: list[tuple[str, str | None, str | None]] = [(tk.record, oid, tk.tip)]
     if move_branch:
         updates.append((tk.branch_ref, oid, tk.branch_tip))

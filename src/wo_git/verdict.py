@@ -61,8 +61,14 @@ def guard_ticket(repo: Repo, cfg: Config, tk: tickets.Ticket, base_tip: str, tip
             exempt[ev.commit.id] = {normalize_path(tk.report_path(cfg, ev.round))}
         elif ev.event == "review":
             exempt[ev.commit.id] = {normalize_path(review_path(cfg, tk, ev.round))}
+    # wo-git's own merges of the base (an update, or the report of a round that resolved one) are
+    # trusted as merges: what they take as it is from the base is not the executor's. Trust comes
+    # from the record, which only wo-git moves; a merge anywhere else is checked against each parent.
+    sides: dict[str, list[str]] = {ev.commit.id: list(ev.commit.parents) for ev in tk.events
+             if ev.event in ("update", "report") and len(ev.commit.parents) == 2}
     commits = repo.rev_list(tip, base_tip)
-    return check_commits(repo, policy_for(repo, cfg, tk), commits, exempt=exempt)
+    return check_commits(repo, policy_for(repo, cfg, tk), commits, exempt=exempt, sides=sides,
+                         own=tk.folder(cfg))
 
 
 def _save_leftovers(repo: Repo, cfg: Config, tk: tickets.Ticket) -> str | None:
@@ -143,7 +149,8 @@ def accept(
         if merged is None:
             raise MergeConflict(
                 f"ticket {tk.label} conflicts with {tk.base} in: {', '.join(conflicts)}; nothing was "
-                f"changed. `wo-git revise {tk.id}` to ask for a rebase onto {tk.base}"
+                f"changed. `wo-git update {tk.id}` merges {tk.base} into the ticket (a conflict there "
+                f"becomes a correction round), then `wo-git accept {tk.id}`"
             )
         merged_tree = merged
     subject = message or f"Merge ticket {tk.label}: {tk.title}"

@@ -44,15 +44,19 @@ def ensure(repo: Repo, cfg: Config, tk: Ticket) -> Path:
         if head != tk.branch_ref:
             # the executor switched branches: put the worktree back on its ticket
             run_git("checkout", "-q", "--ignore-other-worktrees", tk.branch, cwd=path, check=False)
+        reset_mailbox(cfg, tk, path, merging=False)
+        gitdir = gitdir_of(path)
+        if gitdir is None or not (gitdir / "MERGE_HEAD").exists():
+            # wo-git moved the branch (a correction order) under the worktree: bring the files
+            # from the index's tree to the tip, keeping local changes (a two-way merge)
+            index_tree = run_git("write-tree", cwd=path).stdout.decode().strip()
+            if index_tree != repo.tree_of(tk.branch_tip):
+                try:
+                    repo.two_way_checkout(path, index_tree, tk.branch_tip)
+                except WoGitError as err:
+                    raise BadState(f"cannot bring {path} up to {tk.branch}: {err}") from None
+        resume_merge(tk, path)
         reset_mailbox(cfg, tk, path)
-        # wo-git moved the branch (a correction order) under the worktree: bring the files
-        # from the index's tree to the tip, keeping local changes (a two-way merge)
-        index_tree = run_git("write-tree", cwd=path).stdout.decode().strip()
-        if index_tree != repo.tree_of(tk.branch_tip):
-            try:
-                repo.two_way_checkout(path, index_tree, tk.branch_tip)
-            except WoGitError as err:
-                raise BadState(f"cannot bring {path} up to {tk.branch}: {err}") from None
         return path
     if path.exists() and any(path.iterdir()):
         raise BadState(f"{path} exists and is not ticket {tk.label}'s worktree; move it away")
@@ -64,10 +68,11 @@ def ensure(repo: Repo, cfg: Config, tk: Ticket) -> Path:
         if src.is_file():
             (path / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, path / rel)
+    resume_merge(tk, path)
     return path
 
 
-def reset_mailbox(cfg: Config, tk: Ticket, path: Path, tip: str | None = None) -> None:
+def reset_mailbox(cfg: Config, tk: Ticket, path: Path, tip: str | None = None, merging: bool = True) -> None:
     """Bring the worktree's mailbox folder (files and index) back to the branch's.
 
     The mailbox is wo-git's: the executor may only write its own round's
@@ -76,18 +81,74 @@ def reset_mailbox(cfg: Config, tk: Ticket, path: Path, tip: str | None = None) -
     executor wrote it, a stray file, an edited work order) would otherwise be
     blamed on the next round, and a review committed since would be missing.
     Only paths under ``cfg.mailbox`` change; the executor's other
-    uncommitted work is untouched. ``tip`` defaults to the branch tip.
+    uncommitted work is untouched. ``tip`` defaults to the branch tip. In a
+    round that merges the base (``tk.merging``, unless ``merging`` is false)
+    the other tickets' folders are the base's, as the merge brings them.
     """
     tip = tip or tk.branch_tip
     if tip is None:
         return
     box = cfg.mailbox.strip("/")
     spec = f":(top,literal){box}"
-    # no global config: the executor can write ~/.gitconfig (a filter driver would run here)
-    env = {"GIT_CONFIG_GLOBAL": os.devnull}
-    run_git("rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", spec, cwd=path, env=env, check=False)
-    run_git("clean", "-f", "-f", "-d", "-x", "-q", "--", spec, cwd=path, env=env, check=False)
-    run_git("checkout", "-q", tip, "--", spec, cwd=path, env=env, check=False)
+    run_git("rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", spec, cwd=path, env=_ENV, check=False)
+    run_git("clean", "-f", "-f", "-d", "-x", "-q", "--", spec, cwd=path, env=_ENV, check=False)
+    if tk.merging and merging:
+        # a round that merges the base: the other tickets' folders as the base has them
+        run_git("checkout", "-q", tk.merging, "--", spec, cwd=path, env=_ENV, check=False)
+        spec = f":(top,literal){tk.folder(cfg)}"
+    run_git("checkout", "-q", tip, "--", spec, cwd=path, env=_ENV, check=False)
+
+
+# no global config: the executor can write ~/.gitconfig (a filter driver would run in wo-git)
+_ENV = {"GIT_CONFIG_GLOBAL": os.devnull}
+MERGE_STATE = ("MERGE_HEAD", "MERGE_MSG", "MERGE_MODE", "AUTO_MERGE")
+
+
+def start_merge(path: Path, commit: str, message: str) -> list[str]:
+    """Begin merging ``commit`` in the worktree as ``git merge --no-ff --no-commit`` does.
+
+    Cleanly merged files are staged, conflicted ones hold conflict markers,
+    and ``MERGE_HEAD`` is set, so ``git status`` explains the state and a
+    ``git commit`` there makes the merge commit. Returns the conflicted
+    paths (``git diff --diff-filter=U``).
+    """
+    # nothing is committed, but git asks for an identity before merging
+    env = dict(_ENV, GIT_COMMITTER_NAME="wo-git", GIT_COMMITTER_EMAIL="wo-git@localhost",
+               GIT_AUTHOR_NAME="wo-git", GIT_AUTHOR_EMAIL="wo-git@localhost")
+    proc = run_git("-c", "rerere.enabled=false", "-c", "merge.autoStash=false", "merge", "--no-ff", "--no-commit",
+                   "-q", "-m", message, commit, cwd=path, env=env, check=False)
+    gitdir = gitdir_of(path)
+    if gitdir is None or not (gitdir / "MERGE_HEAD").exists():
+        msg = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise BadState(f"could not begin the merge of {commit[:10]} in {path}: {msg[-1] if msg else 'no merge'}; "
+                       "`wo-git run` tries again")
+    out = run_git("diff", "--name-only", "--diff-filter=U", "-z", cwd=path, env=_ENV, check=False)
+    return [p for p in out.stdout.decode("utf-8", errors="surrogateescape").split("\0") if p]
+
+
+def resume_merge(tk: Ticket, path: Path) -> None:
+    """At a round's start, put back the merge a round is resolving if the worktree lost it.
+
+    Clean worktree: the merge is begun again (:func:`start_merge`). Local
+    changes (an earlier attempt's partial resolution): only ``MERGE_HEAD``
+    is written, so a commit there is still the merge.
+    """
+    gitdir = gitdir_of(path)
+    if tk.merging is None or gitdir is None or (gitdir / "MERGE_HEAD").exists():
+        return
+    dirty = run_git("status", "--porcelain", "--untracked-files=all", cwd=path, env=_ENV, check=False).stdout
+    if dirty.strip():
+        (gitdir / "MERGE_HEAD").write_text(tk.merging + "\n")
+        (gitdir / "MERGE_MSG").write_text(f"Merge {tk.base} into {tk.branch}\n")
+    else:
+        start_merge(path, tk.merging, f"Merge {tk.base} into {tk.branch}")
+
+
+def end_merge(path: Path) -> None:
+    """Forget a merge in progress in the worktree (its result is committed by wo-git)."""
+    gitdir = gitdir_of(path)
+    for name in MERGE_STATE if gitdir is not None else ():
+        (gitdir / name).unlink(missing_ok=True)  # type: ignore[operator]
 
 
 def gitdir_of(path: Path) -> Path | None:

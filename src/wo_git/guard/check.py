@@ -11,7 +11,7 @@ messages, and the added content of every blob whatever its name.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from wo_git.git import Repo, mode_kind
@@ -244,26 +244,76 @@ def check_message(message: str, where: str) -> list[Violation]:
     return [_finding("(commit message)", f, where) for f in scan_blob(message.encode())]
 
 
+def check_tree(
+    repo: Repo,
+    policy: Policy,
+    new: str,
+    sides: Sequence[str | None],
+    where: str,
+    mailbox: MailboxRule | None = None,
+    own: str | None = None,
+) -> list[Violation]:
+    """Violations in what made tree-ish ``new`` out of ``sides``, all of which are trusted.
+
+    One side: every change against it. Several (a trusted merge's parents,
+    or a round's start plus the base commit being merged into it): only the
+    paths where ``new`` differs from **every** side count, as in git's dense
+    combined diff (``git diff --cc``): content taken as it is from one side
+    came in with that side (it is the base, or was checked when it entered
+    the ticket), so another ticket's files arriving from the base are not
+    blamed here, while a resolution that writes anything new is. Paths under
+    ``own`` (the ticket's own mailbox folder, which the base never has) are
+    always compared with the first side. The changes that count are checked
+    against the first side.
+    """
+    first = repo.changes(sides[0], new)
+    if len(sides) == 1:
+        return check_changes(repo, policy, first, where, mailbox, tree=new)
+    differs: set[str] | None = None
+    for side in sides[1:]:
+        paths = {p for ch in repo.changes(side, new) for p in ch.paths}
+        differs = paths if differs is None else differs & paths
+    prefix = normalize_path(own).rstrip("/") + "/" if own else None
+    keep = [
+        ch for ch in first
+        if any(p in (differs or set()) or (prefix and normalize_path(p).startswith(prefix)) for p in ch.paths)
+    ]
+    return check_changes(repo, policy, keep, where, mailbox, tree=new)
+
+
 def check_commits(
     repo: Repo,
     policy: Policy,
     commits: Sequence[str],
     mailbox: MailboxRule | None = None,
     exempt: dict[str, set[str]] | None = None,
+    sides: Mapping[str, Sequence[str]] | None = None,
+    own: str | None = None,
 ) -> list[Violation]:
     """Check each commit against every parent (a root commit against the empty tree).
 
     ``exempt`` maps a commit id to normalized paths that commit may change
-    (wo-git's own mailbox commits).
+    (wo-git's own mailbox commits). ``sides`` maps a commit id to the
+    trusted sides it is checked against instead, as one (:func:`check_tree`
+    with ``own``): the caller grants this only to commits whose every side
+    is trusted, i.e. wo-git's own merges of the base, read from the ticket
+    record, or an executor's commits during a round that merges the base
+    wo-git recorded. A commit without an entry is checked against each
+    parent separately, so a merge nobody vouched for is blamed for
+    everything either parent lacks.
     """
     out: list[Violation] = []
     for oid in commits:
         info = repo.commit_info(oid)
-        parents: Sequence[str | None] = info.parents or (None,)
         allowed = (exempt or {}).get(oid, set())
-        for parent in parents:
-            found = check_changes(repo, policy, repo.changes(parent, oid), oid, mailbox, tree=oid)
-            out += [v for v in found if normalize_path(v.path) not in allowed or v.category == "secrets"]
+        trusted = (sides or {}).get(oid)
+        if trusted:
+            found = check_tree(repo, policy, oid, trusted, oid, mailbox, own)
+        else:
+            found = []
+            for parent in info.parents or (None,):
+                found += check_changes(repo, policy, repo.changes(parent, oid), oid, mailbox, tree=oid)
+        out += [v for v in found if normalize_path(v.path) not in allowed or v.category == "secrets"]
         out += check_message(info.message, oid)
     return _dedupe(out)
 

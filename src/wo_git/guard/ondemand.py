@@ -17,7 +17,7 @@ from wo_git import tickets
 from wo_git.config import Config, load_config
 from wo_git.errors import InvalidInput
 from wo_git.git import Repo, run_git
-from wo_git.guard.check import MailboxRule, Violation, check_changes, check_commits
+from wo_git.guard.check import MailboxRule, Violation, check_changes, check_commits, check_tree
 from wo_git.guard.policy import Policy
 from wo_git.postrun import policy_for
 from wo_git.run import ticket_config
@@ -61,7 +61,11 @@ def staged(repo: Repo, cwd: Path, hook: bool = False) -> list[Violation]:
         branch = repo.head_branch()
         cfg = load_config(repo, branch) if branch and repo.branch_exists(branch) else Config()
         policy, box = Policy.build(cfg.guard, mailbox=cfg.mailbox), None
-    found = check_changes(repo, policy, repo.changes(head or None, tree), "index", box, tree=tree)
+    if tk is not None and tk.merging and head:
+        # the round merges the base (wo-git's record says which commit): what comes from it is not blamed
+        found = check_tree(repo, policy, tree, [head, tk.merging], "index", box, own=tk.folder(cfg))
+    else:
+        found = check_changes(repo, policy, repo.changes(head or None, tree), "index", box, tree=tree)
     if hook and tk is None:
         found = [v for v in found if v.category == "secrets"]
     return found
