@@ -22,9 +22,9 @@ def test_stale_mailbox_copies_never_fail_a_later_round(repo: Path, tmp_path: Pat
         """, "first.sh")
     assert wo(repo, "run", "1", "--", first).code == 3
     wt = _wt(repo, "0001-box")
-    # the post-run hook leaves the worktree's mailbox as committed; a copy changed later
-    # (a process that outlived the run, a person) is put back when the next round starts
-    assert git(wt, "status", "--porcelain", "--", "work-orders") == ""
+    # refused changes stay in the worktree, the executor's own report copy among them; more
+    # copies changed later (a process that outlived the run, a person) are put back at the next round
+    assert "w02-report.md" in git(wt, "status", "--porcelain", "--", "work-orders")
     (wt / "work-orders/0001-box/w02-report.md").write_text("stale copy\n")
     (wt / "work-orders/0001-box/w04-report.md").write_text("- Status: COMPLETED\n")
     assert wo(repo, "revise", "1", "--task", "Leave CI alone.").code == 0

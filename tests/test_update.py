@@ -164,3 +164,46 @@ Wo-Event: update"
     r = wo(repo, "run", "1", "--", exe)
     assert r.code == 3, r.out + r.err
     assert "evil.yml" in git(repo, "show", "wo/0001-sneaky:work-orders/0001-sneaky/w02-report.md")
+
+
+def test_an_aborted_or_unresolved_merge_is_not_recorded_and_can_be_resumed(repo: Path, tmp_path: Path) -> None:
+    open_ticket(repo, "first")
+    open_ticket(repo, "second")
+    one = script(tmp_path, "sed -i \"s/'hi'/'one'/\" src/app.py\n" + REPORT_OK, "one.sh")
+    assert wo(repo, "run", "1", "--", one).code == 0
+    assert wo(repo, "accept", "1").code == 0
+    slow = script(tmp_path, "sed -i \"s/'hi'/'two'/\" src/app.py\nsleep 3\n" + REPORT_OK, "two.sh")
+    assert wo(repo, "run", "2", "--detach", "--", slow).code == 0
+    r = wo(repo, "update", "2")
+    assert r.code == 1 and "running" in r.err and "wo-git wait 2" in r.err
+    assert wo(repo, "wait", "2").code == 0
+    assert wo(repo, "update", "2").code == 0
+    # round 2: the executor aborts the merge; nothing is recorded as the merge
+    abort = script(tmp_path, "git merge --abort\n" + REPORT_OK.replace("W02", "W04"), "abort.sh")
+    assert wo(repo, "run", "2", "--", abort).code == 5
+    show = wo(repo, "show", "2", "--json").json()
+    assert isinstance(show, dict) and show["status"] == "PARTIAL"
+    tip = git(repo, "rev-list", "--parents", "-1", "wo/0002-second").split()
+    assert len(tip) == 2
+    assert "aborted or undone" in git(repo, "show", "wo/0002-second:work-orders/0002-second/w04-report.md")
+    assert "Wo-Reason: merge-incomplete" in git(repo, "log", "-1", "--format=%(trailers)", "wo/0002-second")
+    # round 3 (the architect's): the merge is begun again; markers left are not a merge either
+    assert wo(repo, "revise", "2", "--task", "Resolve the merge this time.").code == 0
+    wt = _wt(repo, "0002-second")
+    lazy = script(tmp_path, "grep -q '^<<<<<<<' src/app.py\n" + REPORT_OK.replace("W02", "W06"), "lazy.sh")
+    assert wo(repo, "run", "2", "--", lazy).code == 5
+    assert "conflict markers remain in src/app.py" in git(
+        repo, "show", "wo/0002-second:work-orders/0002-second/w06-report.md")
+    assert "<<<<<<<" in (wt / "src/app.py").read_text()  # the changes stay in the worktree
+    # round 4: resolved, left uncommitted: the report commit is the merge, accept is clean
+    assert wo(repo, "revise", "2", "--task", "Remove the markers.").code == 0
+    fix = script(tmp_path, """
+        test "$(git rev-parse MERGE_HEAD)" = "$(git rev-parse main)"
+        printf "def hello():\\n    return 'one two'\\n" > src/app.py
+        """ + REPORT_OK.replace("W02", "W08"), "fix.sh")
+    r = wo(repo, "run", "2", "--", fix)
+    assert r.code == 0, r.out + r.err
+    parents = git(repo, "rev-list", "--parents", "-1", "wo/0002-second").split()
+    assert parents[2] == git(repo, "rev-parse", "main").strip()
+    assert wo(repo, "accept", "2").code == 0
+    assert git(repo, "show", "main:src/app.py") == "def hello():\n    return 'one two'\n"

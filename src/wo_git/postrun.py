@@ -309,8 +309,10 @@ def finish_run(
         if merged:
             end_merge(worktree)
     _sync_worktree(worktree, tk.branch_ref)
-    # the worktree's mailbox is the branch's again: the committed report, no stale copies
-    reset_mailbox(cfg, tk, worktree, oid)
+    if not (found or unmerged):
+        # the worktree's mailbox is the branch's again: the committed report, no stale copies
+        # (refused changes stay as they are; the next round starts from the branch's mailbox)
+        reset_mailbox(cfg, tk, worktree, oid)
     return PostRunResult(oid, status, found, report)
 
 

@@ -518,6 +518,15 @@ def commit_order(
     """
     prev = tk.order
     new_round = tk.round + 1
+    pending = tk.merging
+    if pending and not (extra and "merging" in extra):
+        # a merge of the base no report has recorded yet: this round still resolves it
+        extra = {**(extra or {}), "merging": pending}
+        trailers = {**(trailers or {}), "Wo-Merging": pending}
+        context = (context.strip() + "\n\n" if context.strip() else "") + (
+            f"The merge of `{tk.base}` (commit {pending[:12]}) is still in progress in your worktree "
+            "(`git status` shows it): finish it too. Resolve every conflict marker "
+            "(`<<<<<<<`, `=======`, `>>>>>>>`), keep the base's changes, do not abort the merge.")
     order = WorkOrder(
         ticket=tk.id,
         round=new_round,
