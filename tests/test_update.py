@@ -172,9 +172,12 @@ def test_an_aborted_or_unresolved_merge_is_not_recorded_and_can_be_resumed(repo:
     one = script(tmp_path, "sed -i \"s/'hi'/'one'/\" src/app.py\n" + REPORT_OK, "one.sh")
     assert wo(repo, "run", "1", "--", one).code == 0
     assert wo(repo, "accept", "1").code == 0
-    slow = script(tmp_path, "sed -i \"s/'hi'/'two'/\" src/app.py\nsleep 3\n" + REPORT_OK, "two.sh")
+    go = tmp_path / "go"
+    slow = script(tmp_path, f"sed -i \"s/'hi'/'two'/\" src/app.py\nwhile [ ! -e {go} ]; do sleep 0.2; done\n"
+                  + REPORT_OK, "two.sh")
     assert wo(repo, "run", "2", "--detach", "--", slow).code == 0
     r = wo(repo, "update", "2")
+    go.write_text("")
     assert r.code == 1 and "running" in r.err and "wo-git wait 2" in r.err
     assert wo(repo, "wait", "2").code == 0
     assert wo(repo, "update", "2").code == 0
