@@ -70,12 +70,12 @@ def test_tool_list_is_short_and_annotated(repo: Path) -> None:
     serve(repo, body)
     tools = seen["tools"]
     assert set(tools) == {"open", "run", "wait", "show", "diff", "list", "logs", "revise", "review", "accept",
-                          "reject", "plan_apply", "plan_show", "plan_run"}
+                          "reject", "update", "plan_apply", "plan_show", "plan_run"}
     for name in ("wait", "show", "diff", "list", "logs", "plan_show"):
         assert tools[name].annotations.read_only_hint is True, name
     for name in ("accept", "reject"):
         assert tools[name].annotations.destructive_hint is True and not tools[name].annotations.read_only_hint
-    for name in ("open", "revise", "review", "run", "plan_apply", "plan_run"):
+    for name in ("open", "revise", "review", "run", "update", "plan_apply", "plan_run"):
         assert tools[name].annotations.destructive_hint is False and not tools[name].annotations.read_only_hint
     assert "title" not in json.dumps(tools["open"].input_schema["properties"]["slug"])
     print(f"\ntool list: {seen['bytes']} bytes; instructions: {len(seen['instructions'].encode())} bytes")
@@ -229,6 +229,8 @@ def test_errors_are_tool_errors_with_the_exit_code(repo: Path, tmp_path: Path) -
         (repo / "src" / "app.py").write_text("def hello():\n    return 'main'\n")
         git(repo, "commit", "-qam", "main edits hello")
         await call(c, "conflict", "accept", {"id": 2})
+        got["update"] = ok(await c.call_tool("update", {"id": 2}))
+        await call(c, "update_again", "update", {"id": 2})
 
     serve(repo, body)
     assert "no ticket 0009" in error(got["unknown"]) and error(got["unknown"]).endswith("(exit 1: error)")
@@ -245,6 +247,10 @@ def test_errors_are_tool_errors_with_the_exit_code(repo: Path, tmp_path: Path) -
     assert "rejected" in error(got["reject_again"])
     assert error(got["conflict"]).endswith("(exit 4: merge conflict)") and "src/app.py" in error(got["conflict"])
     assert git(repo, "log", "-1", "--format=%s", "main").strip() == "main edits hello"  # nothing merged
+    # the way on: update makes the conflict a correction round for the executor
+    assert got["update"]["outcome"] == "conflict" and got["update"]["round"] == 2, got["update"]
+    assert got["update"]["conflicts"] == ["src/app.py"]
+    assert "(exit 1: error)" in error(got["update_again"])
 
 
 def test_plan_tools_apply_show_and_wait_for_a_decision(repo: Path, tmp_path: Path) -> None:

@@ -52,6 +52,7 @@ from wo_git.remote import sync as remote_sync
 from wo_git.review import review as do_review
 from wo_git.review import ticket_diff
 from wo_git.run import ticket_config
+from wo_git.update import update as do_update
 from wo_git.verdict import reject as do_reject
 
 WAIT_DEFAULT = 50.0
@@ -71,7 +72,7 @@ again, or reject. After two failed corrections, ask a person.
 Report status: COMPLETED (review, then accept); PARTIAL or BLOCKED (read the notes: revise, or reject); \
 NO_REPORT (the executor stopped without a report: logs, then revise or run again); GUARD_REJECTED (it \
 touched protected files such as CI, deploy, secrets or agent config; nothing of it is on the branch: \
-revise with clearer limits). accept re-checks the guard and merges; a merge conflict names the way on.
+revise with clearer limits). accept re-checks the guard and merges; on a merge conflict, update then run.
 Errors end with the exit code and its meaning: 1 error (the text says what to do), 3 guard rejection, \
 4 merge conflict, 5 executor failure, 6 stale ref (retry), 7 timed out, still running (wait again).
 Many tickets with phases and dependencies: plan_apply a plan, plan_run, then wait with plan (it returns \
@@ -239,6 +240,11 @@ def build_server(root: Path | None = None, progress_every: float = 10.0) -> MCPS
             return {"id": a.ticket, "base": a.base, "merge": a.merge, "verdict": a.verdict, "squash": a.squash,
                     "forced": a.forced, "updated_worktrees": a.updated_worktrees, "leftovers": a.leftovers}
         return _call(go)
+
+    @mcp.tool(description="Merge the base into the ticket after an accept conflict; a conflict becomes a "
+                          "correction round (then run).", annotations=_WRITE)
+    def update(id: int) -> CallToolResult:
+        return _call(lambda: do_update(repo(), id).to_json())
 
     @mcp.tool(description="Close the ticket without merging.", annotations=_DESTRUCTIVE)
     def reject(id: int, reason: str) -> CallToolResult:
