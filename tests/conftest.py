@@ -20,6 +20,15 @@ import pytest
 WO_GIT = [sys.executable, "-m", "wo_git"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _codex_homes() -> Iterator[None]:
+    """Remove the agent tests' Codex homes (kept outside /tmp, see modelserver) at the end."""
+    yield
+    from modelserver import remove_codex_homes
+
+    remove_codex_homes()
+
+
 @pytest.fixture(autouse=True)
 def hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     home = tmp_path_factory.mktemp("home")

@@ -76,7 +76,6 @@ Measured facts about aider-chat 0.86.2 (``--edit-format whole``):
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import hashlib
 import json
@@ -708,7 +707,7 @@ def _codex_home(home: str) -> str:
     Codex CLI refuses to create its helper binaries under the temporary
     directory and its file writes then fail while the run exits 0
     (EXECUTORS.md). One folder per ``home`` (so sessions resume), under
-    ``/var/tmp``, removed when the test process exits.
+    ``/var/tmp``, removed by :func:`remove_codex_homes` (the test session's end).
     """
     if not os.path.realpath(home).startswith(tempfile.gettempdir().rstrip("/") + "/"):
         path = os.path.join(home, ".codex")
@@ -716,11 +715,15 @@ def _codex_home(home: str) -> str:
         digest = hashlib.sha256(os.path.realpath(home).encode()).hexdigest()[:16]
         path = os.path.join("/var/tmp", f"wo-git-test-codex-{os.getuid()}-{digest}")
         if path not in _CODEX_HOMES:
-            if not _CODEX_HOMES:
-                atexit.register(lambda: [shutil.rmtree(p, ignore_errors=True) for p in _CODEX_HOMES])
             _CODEX_HOMES.append(path)
     os.makedirs(path, exist_ok=True)
     return path
+
+
+def remove_codex_homes() -> None:
+    """Remove the ``CODEX_HOME`` folders :func:`_codex_home` made in this process."""
+    while _CODEX_HOMES:
+        shutil.rmtree(_CODEX_HOMES.pop(), ignore_errors=True)
 
 
 def agent_env(name: str, server_url: str, home: str | os.PathLike[str]) -> dict[str, str]:
