@@ -23,14 +23,12 @@ import pytest
 from modelserver import MODELS, ModelServer, Script, agent_env, find_agent
 from tests.conftest import git
 from tests.real_project import ROOT, Shell, build_repo, fenced_commands, inline_commands, with_id, write_executor
-from wo_git.cli import cli
 
 SKILL_TEXT = (ROOT / "src" / "wo_git" / "resources" / "SKILL.md").read_text()
 SKILL_COMMANDS = fenced_commands(SKILL_TEXT) + inline_commands(SKILL_TEXT)
 # the status table: "| PARTIAL (5) | ..." -> {"PARTIAL": 5}
 TABLE = {m[0]: int(m[1]) for m in re.findall(r"^\| ([A-Z_]+) \((\d+)\) \|", SKILL_TEXT, re.M)}
 CONFLICT_ONLY = {"wo-git update 7"}
-HAS_UPDATE = "update" in cli.commands  # type: ignore[attr-defined]
 
 
 def skill(name: str) -> str:
@@ -177,7 +175,6 @@ def test_missing_executor_spends_no_round(tmp_path: Path) -> None:
     a(skill("wo-git accept 7"), t)
 
 
-@pytest.mark.xfail(not HAS_UPDATE, strict=True, reason="issue 7 item 3: `wo-git update ID` is not on integration yet")
 def test_two_tickets_on_the_same_lines_reach_a_clean_accept_via_update(tmp_path: Path) -> None:
     repo, mode = _session_repo(tmp_path)
     a = Architect(repo, mode)
