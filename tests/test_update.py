@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from conftest import REPORT_OK, git, open_ticket, script, wo
 
@@ -208,5 +211,35 @@ def test_an_aborted_or_unresolved_merge_is_not_recorded_and_can_be_resumed(repo:
     assert r.code == 0, r.out + r.err
     parents = git(repo, "rev-list", "--parents", "-1", "wo/0002-second").split()
     assert parents[2] == git(repo, "rev-parse", "main").strip()
+    assert wo(repo, "accept", "2").code == 0
+    assert git(repo, "show", "main:src/app.py") == "def hello():\n    return 'one two'\n"
+
+
+def test_the_pre_commit_hook_accepts_the_executors_merge_commit(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
+    assert wo(repo, "init").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "wo-git init")
+    open_ticket(repo, "first")
+    open_ticket(repo, "second")
+    one = script(tmp_path, "sed -i \"s/'hi'/'one'/\" src/app.py\n" + REPORT_OK, "one.sh")
+    assert wo(repo, "run", "1", "--", one).code == 0
+    assert wo(repo, "accept", "1").code == 0
+    _commit_on_main(repo, {".github/workflows/ci.yml": "on: push\n"}, "ci")
+    two = script(tmp_path, "sed -i \"s/'hi'/'two'/\" src/app.py\n" + REPORT_OK, "two.sh")
+    assert wo(repo, "run", "2", "--", two).code == 0
+    assert wo(repo, "update", "2").code == 0
+    # the hook runs on the executor's own merge commit: the base's workflow is not blamed
+    resolve = script(tmp_path, """
+        printf "def hello():\\n    return 'one two'\\n" > src/app.py
+        git add -A && git commit -qm "resolve the merge"
+        """ + REPORT_OK.replace("W02", "W04"), "resolve.sh")
+    r = wo(repo, "run", "2", "--", resolve)
+    assert r.code == 0, r.out + r.err
+    assert "Passed" in wo(repo, "logs", "2").out  # the hook ran on that commit
+    kept = git(repo, "rev-list", "--parents", "-1", "refs/wo/rounds/0002-r2").split()
+    assert len(kept) == 3 and git(repo, "log", "-1", "--format=%s", kept[0]).strip() == "resolve the merge"
     assert wo(repo, "accept", "2").code == 0
     assert git(repo, "show", "main:src/app.py") == "def hello():\n    return 'one two'\n"
