@@ -195,6 +195,10 @@ def run(ticket: str, argv: tuple[str, ...], executor: str | None, model: str | N
     tk = tickets.load(repo, tk.id, cfg)
     p = packet.build(repo, cfg, tk)
     _emit(as_json, p.to_json() | {"commit": result.commit}, lambda: packet.render(p, brief=True))
+    if p.run.get("stopped by") == "interrupted" and not detached_child:
+        # Ctrl-C: the work so far is committed (the packet above); 130 as a shell expects.
+        click.echo(f"wo-git: interrupted; the work so far is committed: wo-git show {tk.id}", err=True)
+        sys.exit(errors.EXIT_INTERRUPTED)
     _exit_for_status([result.status])
 
 
