@@ -47,7 +47,29 @@ JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON for scri
 
 
 def _repo() -> Repo:
-    return Repo(os.getcwd())
+    try:
+        cwd = os.getcwd()
+    except FileNotFoundError:
+        # e.g. the shell stayed in a ticket worktree that accept/reject removed
+        gone = os.environ.get("PWD") or "the current directory"
+        raise errors.InvalidInput(
+            f"{gone} no longer exists (a removed ticket worktree?); cd into your repository's main checkout "
+            "and run the command again") from None
+    return Repo(cwd)
+
+
+def _cwd() -> str | None:
+    try:
+        return os.getcwd()
+    except FileNotFoundError:
+        return None
+
+
+def _note_removed_cwd(cwd: str | None, repo: Repo) -> None:
+    """Say so when the command removed the directory the shell is in (the ticket's own worktree)."""
+    if cwd is not None and not os.path.isdir(cwd):
+        click.echo(f"wo-git: your shell's directory {cwd} was the ticket's worktree and is now removed: "
+                   f"cd {repo.root or repo.common_dir}", err=True)
 
 
 def _emit(as_json: bool, data: Any, text: str | Callable[[], str]) -> None:
@@ -402,8 +424,10 @@ def review(ticket: str, presence: int | None, correctness: int | None, completen
 def accept(ticket: str, force: bool, squash: bool, message: str | None, as_json: bool) -> None:
     """Re-check with the guard and merge the ticket into its base."""
     repo = _repo()
+    cwd = _cwd()
     r = remote_follow.accept(repo, ticket, remote=remote_sync.remote_in_use(repo), force=force, squash=squash,
                              message=message)
+    _note_removed_cwd(cwd, repo)
     _emit(as_json, {"id": r.ticket, "base": r.base, "merge": r.merge, "verdict": r.verdict, "squash": r.squash,
                     "forced": r.forced, "updated_worktrees": r.updated_worktrees, "leftovers": r.leftovers},
           f"accepted {r.ticket:04d} into {r.base} ({r.merge[:10]}{', squashed' if r.squash else ''})"
@@ -439,7 +463,10 @@ def update(ticket: str, as_json: bool) -> None:
 @JSON
 def reject(ticket: str, reason: str, as_json: bool) -> None:
     """Close a ticket without merging; the record keeps its history."""
-    oid, leftovers = do_reject(_repo(), ticket, reason=reason)
+    repo = _repo()
+    cwd = _cwd()
+    oid, leftovers = do_reject(repo, ticket, reason=reason)
+    _note_removed_cwd(cwd, repo)
     tid = tickets.parse_id(ticket)
     _emit(as_json, {"id": tid, "verdict": oid, "leftovers": leftovers},
           f"rejected {tid:04d}" + (f"; uncommitted work kept on {leftovers}" if leftovers else ""))
