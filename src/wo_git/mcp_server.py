@@ -70,7 +70,7 @@ at no cost to you until the report; if timed_out, call wait again) -> show (crit
 guard verdict; diff only when you need the code) -> accept, or revise with specific feedback then run \
 again, or reject. After two failed corrections, ask a person.
 Report status: COMPLETED (review, then accept); PARTIAL or BLOCKED (read the notes: revise, or reject); \
-NO_REPORT (the executor stopped without a report: logs, then revise or run again); GUARD_REJECTED (it \
+NO_REPORT (the executor stopped without a report: logs, then revise and run; run alone is refused); GUARD_REJECTED (it \
 touched protected files such as CI, deploy, secrets or agent config; nothing of it is on the branch: \
 revise with clearer limits). accept re-checks the guard and merges; on a merge conflict, update then run.
 Errors end with the exit code and its meaning: 1 error (the text says what to do), 3 guard rejection, \
