@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from wo_git import doctor as doctor_mod
-from wo_git import errors, opening, packet, tickets
+from wo_git import errors, opening, packet, tickets, worktrees
 from wo_git import run as run_mod
 from wo_git.config import load_config
 from wo_git.git import Repo
@@ -140,18 +140,13 @@ def open_(slug: str, title: str, task: str | None, task_file: str | None, criter
     text = _read_task(task, task_file)
     req = tickets.OpenRequest(slug=slug, title=title, task=text, criteria=criteria, scope=scope, allow=allow,
                               base=base, executor=executor, model=model, context=context)
-    res = opening.open_ticket(_repo(), req, remote_name)
+    res = opening.open_ticket(_repo(), req, remote_name, here=worktrees.checked_out_branch(Path.cwd()))
     tk, cfg, data = res.ticket, res.cfg, res.to_json()
     if res.offline_note:
         click.echo(f"wo-git: {res.offline_note}", err=True)
     _emit(as_json, data, f"opened {tk.label} on {tk.branch} (from {tk.base})\n"
           f"  work order: {tk.work_path(cfg)}\n  report due: {tk.report_path(cfg)}\n"
           f"  next: wo-git run {tk.id} [--executor NAME | -- ARGV...]")
-
-
-def _default_base(repo: Repo) -> str | None:
-    b = repo.head_branch()
-    return b if b and repo.branch_exists(b) else None
 
 
 def _live_printer(tty: bool) -> Callable[[Outcome, float], None]:
@@ -400,9 +395,9 @@ def revise(ticket: str, task: str | None, task_file: str | None, criteria: tuple
 @cli.command()
 @click.argument("ticket")
 @click.option("--presence", type=click.IntRange(0, 5), help="Score 0-5: the report and work exist.")
-@click.option("--correctness", type=click.IntRange(0, 5))
-@click.option("--completeness", type=click.IntRange(0, 5))
-@click.option("--quality", type=click.IntRange(0, 5))
+@click.option("--correctness", type=click.IntRange(0, 5), help="Score 0-5: the work does what was asked.")
+@click.option("--completeness", type=click.IntRange(0, 5), help="Score 0-5: every criterion is met.")
+@click.option("--quality", type=click.IntRange(0, 5), help="Score 0-5: the code is clean and tested.")
 @click.option("--verdict", type=click.Choice(["pass", "fail"]), help="Overall verdict.")
 @click.option("--notes", default="", help="What the reviewer found.")
 @JSON
@@ -605,6 +600,12 @@ def worker(argv: tuple[str, ...], remote_name: str | None, executor: str | None,
     stats = remote_worker.work(repo, opts, say=lambda s: click.echo(s, err=True))
     _emit(as_json, stats.to_json(), f"worker {stats.worker}: published {len(stats.published)}, "
           f"lost {len(stats.lost)}, failed {len(stats.failed)}")
+
+
+def _default_base(repo: Repo) -> str | None:
+    """The branch checked out where the command runs (a linked worktree's own), if it exists."""
+    b = worktrees.checked_out_branch(Path.cwd())
+    return b if b and repo.branch_exists(b) else None
 
 
 def _head_config(repo: Repo) -> Any:

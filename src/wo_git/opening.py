@@ -5,6 +5,7 @@ One core function for both front ends, so their output has the same fields.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,15 +40,23 @@ class OpenResult:
         return remote_ids.describe(self.opened) if self.opened and self.opened.offline else None
 
 
-def open_ticket(repo: Repo, req: tickets.OpenRequest, remote: str | None = None) -> OpenResult:
+def open_ticket(
+    repo: Repo, req: tickets.OpenRequest, remote: str | None = None, here: str | None = None
+) -> OpenResult:
     """Open a ticket from ``req`` with the config committed on its base (default: the checked-out branch).
+
+    The base is ``req.base``, else the config's ``base``, else ``here`` (the
+    branch checked out where the command runs: a linked worktree's own
+    branch), else the main worktree's branch.
 
     ``remote`` (or the config's ``remote``) allocates the id on that remote
     (:func:`wo_git.remote.ids.open_on_remote`); otherwise locally
     (:func:`wo_git.tickets.open_ticket`). Raises what those raise.
     """
-    base_branch = req.base or repo.head_branch()
+    base_branch = req.base or (here if here and repo.branch_exists(here) else None) or repo.head_branch()
     cfg = load_config(repo, base_branch if base_branch and repo.branch_exists(base_branch) else None)
+    if req.base is None and here:
+        req = dataclasses.replace(req, base=cfg.base or base_branch)
     remote = remote or cfg.remote
     opened = remote_ids.open_on_remote(repo, cfg, req, remote) if remote else None
     tk = opened.ticket if opened else tickets.open_ticket(repo, cfg, req)

@@ -32,6 +32,7 @@ from wo_git import diffstat, runs, tickets
 from wo_git.config import Config
 from wo_git.errors import BadState, InvalidInput, WoGitError
 from wo_git.git import Repo
+from wo_git.hints import bad_state
 from wo_git.localpaths import log_path
 from wo_git.mailbox import GENERATED_MARK, criteria_of, parse_report, parse_work, task_of
 
@@ -278,7 +279,7 @@ def _waitable(repo: Repo, ticket: int | str) -> tickets.Ticket:
     if tk.state == "open" and not runs.is_running(repo, tk.id):
         if runs.read_record(repo, tk.id) is not None:
             raise BadState(f"ticket {tk.label}'s run stopped without reporting: `wo-git doctor --fix`")
-        raise BadState(f"ticket {tk.label} is not running and has no report: `wo-git run {tk.id}`")
+        raise bad_state(tk, "not running and has no report to wait for")
     return tk
 
 

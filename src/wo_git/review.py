@@ -14,6 +14,7 @@ from wo_git import tickets
 from wo_git.config import Config
 from wo_git.errors import BadState, InvalidInput
 from wo_git.git import Repo, run_git
+from wo_git.hints import bad_state
 from wo_git.run import ticket_config
 from wo_git.types import CommitId
 
@@ -34,7 +35,7 @@ def review(
     cfg = ticket_config(repo, tk)
     tk = tickets.load(repo, tk.id, cfg)
     if tk.state != "reported":
-        raise BadState(f"ticket {tk.label} is {tk.state}: review follows a report")
+        raise bad_state(tk, "a review follows a report")
     path = review_path(cfg, tk, tk.round)
     given = {k: v for k, v in scores.items() if v is not None}
     lines = [f"# Review of round {tk.round} for {tk.slug}", ""]

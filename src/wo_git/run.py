@@ -29,6 +29,7 @@ from wo_git.executors.profiles import ExecutorProfile, build_command, load_profi
 from wo_git.executors.programs import ProgramNotStartable, profile_program, resolve_program
 from wo_git.git import Repo, clean_git_env
 from wo_git.guard import snapshot
+from wo_git.hints import bad_state
 from wo_git.postrun import PostRunResult, RunFacts, finish_run
 from wo_git.supervise import Outcome, supervise, supervise_server
 
@@ -69,14 +70,11 @@ def prepare(repo: Repo, ticket: int | str) -> tuple[Config, tickets.Ticket]:
     cfg = ticket_config(repo, tk)
     tk = tickets.load(repo, tk.id, cfg)
     if tk.state == "running":
-        raise BadState(f"ticket {tk.label} is already running (`wo-git wait {tk.id}` or `wo-git abort {tk.id}`)")
+        raise bad_state(tk, "already running")
     if tk.state == "reported":
-        raise BadState(
-            f"ticket {tk.label} round {tk.round} is already reported ({tk.status}); "
-            f"`wo-git revise {tk.id}` to send a correction order first"
-        )
+        raise bad_state(tk, "already reported, nothing to run until a correction order")
     if tk.state in ("accepted", "rejected"):
-        raise BadState(f"ticket {tk.label} is {tk.state}; open a new ticket")
+        raise bad_state(tk, "closed, nothing to run")
     if tk.branch_tip is None:
         raise BadState(f"ticket {tk.label} has no branch {tk.branch}; run `wo-git doctor --fix`")
     return cfg, tk
@@ -279,7 +277,7 @@ def run(
                 return _run_locked(repo, cfg, tk, path, opts, profiles, chain, progress, live, detached,
                                    notes)
     except runs.LockHeld:
-        raise BadState(f"ticket {tk.label} is already running (`wo-git wait {tk.id}`)") from None
+        raise bad_state(tickets.load(repo, tk.id), "already running") from None
 
 
 LOCAL_GIT_ENV = frozenset(
@@ -462,8 +460,7 @@ def abort(repo: Repo, ticket: int | str) -> tickets.Ticket:
     """
     tk = tickets.load(repo, ticket)
     if not runs.is_running(repo, tk.id):
-        raise BadState(f"ticket {tk.label} is {tk.state}, not running: nothing to abort "
-                       f"(`wo-git show {tk.id}`)")
+        raise bad_state(tk, "not running, nothing to abort")
     runs.abort_path(repo, tk.id).write_text(str(os.getpid()))
     runs.released(repo, tk.id).wait()
     return tickets.load(repo, tk.id, ticket_config(repo, tk))

@@ -22,6 +22,7 @@ from wo_git import runs
 from wo_git.config import Config
 from wo_git.errors import BadState, InvalidInput, TicketNotFound
 from wo_git.git import CommitInfo, Repo, format_message
+from wo_git.hints import bad_state
 from wo_git.mailbox import (
     DEFAULT_CRITERION,
     GENERATED_MARK,
@@ -330,6 +331,19 @@ def default_base(repo: Repo, cfg: Config) -> str:
     return base
 
 
+def check_values(**options: str | list[str] | tuple[str, ...] | None) -> None:
+    """Refuse an option given an empty value (``--criteria ""``, ``--scope " "``) with one line.
+
+    Keyword names are option names (``criteria`` for ``--criteria``); a
+    ``None`` (option not given) passes. Raises :class:`InvalidInput`.
+    """
+    for name, value in options.items():
+        values = [value] if isinstance(value, str) else list(value or [])
+        if any(not v.strip() for v in values):
+            flag = "--" + name.replace("_", "-")
+            raise InvalidInput(f"{flag} was given an empty value: give it text, or leave {flag} out")
+
+
 def open_ticket(
     repo: Repo, cfg: Config, req: OpenRequest, *,
     reserve: Callable[[int, str, CommitId], bool] | None = None, first_id: int = 1,
@@ -345,8 +359,7 @@ def open_ticket(
     for a bad slug or a missing base.
     """
     check_slug(req.slug)
-    if not req.title.strip():
-        raise InvalidInput("--title must not be empty")
+    check_values(title=req.title, criteria=req.criteria, scope=req.scope, allow=req.allow)
     if not req.task.strip():
         raise InvalidInput("the task is empty: pass --task TEXT, --task-file FILE, or text on stdin")
     base = req.base or default_base(repo, cfg)
@@ -356,8 +369,6 @@ def open_ticket(
         raise InvalidInput("this repository has no commits yet: commit something on a branch first")
     if base_tip is None:
         raise InvalidInput(f"base branch {base!r} does not exist (create it or pass --base)")
-    if any(a.strip() == "" for a in req.allow):
-        raise InvalidInput("--allow needs a pattern")
     candidate = max((all_ids(repo) or [0])[-1] + 1, first_id)
     for _ in range(1000):
         label = ticket_label(candidate)
@@ -427,14 +438,12 @@ def revise_ticket(
     (a plan's automatic rounds say why with ``Wo-Auto``).
     """
     if tk.state not in ("reported",):
-        raise BadState(
-            f"ticket {tk.label} is {tk.state}: a correction order follows a report "
-            "(`wo-git wait` for it, or `wo-git abort` a running executor)"
-        )
+        raise bad_state(tk, "a correction order follows a report")
     if tk.branch_tip is None:
         raise BadState(f"ticket {tk.label} has no branch {tk.branch}; run `wo-git doctor --fix`")
     if not task.strip():
         raise InvalidInput("the correction order's task is empty: pass --task, --task-file, or stdin")
+    check_values(scope=scope, allow=allow)
     commit_order(repo, cfg, tk, task=task, criteria=next_criteria(repo, cfg, tk, criteria, replace_criteria),
                  context=context, scope=scope, allow=allow, executor=executor, model=model,
                  trailers=trailers)

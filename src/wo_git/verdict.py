@@ -25,6 +25,7 @@ from wo_git.executors.profiles import state_excludes, worktree_state_of
 from wo_git.git import Repo, format_message, run_git
 from wo_git.guard.check import Violation, check_commits, format_violations
 from wo_git.guard.policy import normalize_path
+from wo_git.hints import bad_state
 from wo_git.postrun import policy_for
 from wo_git.review import review_path
 from wo_git.run import ticket_config
@@ -96,9 +97,9 @@ def _save_leftovers(repo: Repo, cfg: Config, tk: tickets.Ticket) -> str | None:
 
 def _closeable(tk: tickets.Ticket) -> None:
     if tk.state == "running":
-        raise BadState(f"ticket {tk.label} is running; `wo-git wait {tk.id}` or `wo-git abort {tk.id}` first")
+        raise bad_state(tk, "it cannot be closed while it runs")
     if tk.state in ("accepted", "rejected"):
-        raise BadState(f"ticket {tk.label} is already {tk.state}")
+        raise bad_state(tk, f"already {tk.state}")
 
 
 def accept(
@@ -115,8 +116,7 @@ def accept(
     tk = tickets.load(repo, tk.id, cfg)
     _closeable(tk)
     if tk.state != "reported" and not force:
-        raise BadState(f"ticket {tk.label} has no report for round {tk.round} yet "
-                       f"(`wo-git run {tk.id}`, `wo-git wait {tk.id}`, or --force)")
+        raise bad_state(tk, f"no report for round {tk.round} yet, nothing to accept")
     if tk.status == "GUARD_REJECTED" and not force:
         # A guard refusal, whichever enforcement point saw it first: the same
         # exit code (3) as the guard's own re-check below, so scripts can tell.
@@ -124,8 +124,7 @@ def accept(
                             f"{tk.round}'s changes (`wo-git show {tk.id}` names them); not merged. "
                             f"`wo-git revise {tk.id}` or `wo-git reject {tk.id}`")
     if tk.status != "COMPLETED" and not force:
-        raise BadState(f"ticket {tk.label}'s last report is {tk.status}, not COMPLETED: "
-                       f"`wo-git revise {tk.id}` or accept with --force")
+        raise bad_state(tk, f"the last report is {tk.status}, not COMPLETED")
     base_ref = f"refs/heads/{tk.base}"
     base_tip = repo.ref_target(base_ref)
     if base_tip is None:

@@ -4,10 +4,18 @@ A ticket's worktree sits outside the main working tree, by default beside
 the repository (``../<repo>.wo/0007-contact-form``). It holds tracked files
 only, so untracked secrets (``.env``) never reach the executor unless the
 config's ``copy_files`` lists them.
+
+In a submodule, a relative ``worktree_dir`` is resolved against the
+outermost superproject's working tree instead, and ``{repo}`` is the
+superproject's name and the submodule's path joined with ``-``
+(``super/libs/core`` gives ``../super-libs-core.wo``): ticket worktrees
+never land inside a superproject's working tree, where they would show up
+as untracked files of the superproject.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from pathlib import Path
@@ -18,13 +26,55 @@ from wo_git.git import Repo, run_git
 from wo_git.tickets import Ticket
 
 
+@functools.lru_cache(maxsize=16)
+def superproject_roots(root: Path) -> tuple[Path, ...]:
+    """The working trees of the superprojects ``root`` is a submodule of, innermost first.
+
+    From ``git rev-parse --show-superproject-working-tree``; empty for a
+    repository that is no submodule.
+    """
+    out: list[Path] = []
+    here = root
+    while True:
+        proc = run_git("rev-parse", "--show-superproject-working-tree", cwd=here, check=False)
+        found = proc.stdout.decode().strip()
+        if proc.returncode != 0 or not found:
+            return tuple(out)
+        here = Path(found).resolve()
+        if here in out or here == root:
+            return tuple(out)
+        out.append(here)
+
+
 def worktree_path(repo: Repo, cfg: Config, tk: Ticket) -> Path:
-    """Absolute path of the ticket's worktree (it may not exist yet)."""
+    """Absolute path of the ticket's worktree (it may not exist yet).
+
+    ``worktree_dir`` with ``{repo}`` expanded, relative to the main working
+    tree, or to the outermost superproject's in a submodule (module
+    docstring).
+    """
     root = repo.require_root()
-    base = Path(cfg.worktree_dir.replace("{repo}", root.name))
+    name, anchor = root.name, root
+    supers = superproject_roots(root)
+    if supers:
+        anchor = supers[-1]
+        try:
+            inner = root.relative_to(anchor).as_posix()
+        except ValueError:
+            inner = root.name
+        name = "-".join([anchor.name, *inner.split("/")])
+    base = Path(cfg.worktree_dir.replace("{repo}", name))
     if not base.is_absolute():
-        base = root / base
+        base = anchor / base
     return (base / tk.name).resolve()
+
+
+def checked_out_branch(path: Path) -> str | None:
+    """The branch checked out in the worktree holding ``path`` (main or linked), or ``None`` if detached."""
+    proc = run_git("symbolic-ref", "-q", "--short", "HEAD", cwd=path, check=False)
+    if proc.returncode != 0:
+        return None
+    return proc.stdout.decode().strip() or None
 
 
 def ensure(repo: Repo, cfg: Config, tk: Ticket) -> Path:
@@ -35,8 +85,11 @@ def ensure(repo: Repo, cfg: Config, tk: Ticket) -> Path:
     """
     path = worktree_path(repo, cfg, tk)
     root = repo.require_root()
-    if path == root or root in path.parents:
-        raise BadState(f"worktree_dir puts {path} inside the main working tree; set it outside")
+    for outer in [root, *superproject_roots(root)]:
+        if path == outer or outer in path.parents:
+            where = "the main working tree" if outer == root else f"the superproject's working tree {outer}"
+            raise BadState(f"worktree_dir puts {path} inside {where}; set worktree_dir outside it "
+                           "(in .wo-git.toml on the base branch)")
     if tk.branch_tip is None:
         raise BadState(f"ticket {tk.label} has no branch {tk.branch}; run `wo-git doctor --fix`")
     if (path / ".git").exists():
