@@ -214,7 +214,8 @@ def run(ticket: str, argv: tuple[str, ...], executor: str | None, model: str | N
     _emit(as_json, p.to_json() | {"commit": result.commit}, lambda: packet.render(p, brief=True))
     if p.run.get("stopped by") == "interrupted" and not detached_child:
         # Ctrl-C: the work so far is committed (the packet above); 130 as a shell expects.
-        click.echo(f"wo-git: interrupted; the work so far is committed: wo-git show {tk.id}", err=True)
+        click.echo(f"wo-git: interrupted; the work so far is committed and reported: `wo-git show {tk.id}`",
+                   err=True)
         sys.exit(errors.EXIT_INTERRUPTED)
     _exit_for_status([result.status])
 

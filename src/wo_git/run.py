@@ -30,6 +30,7 @@ from wo_git.executors.programs import ProgramNotStartable, profile_program, reso
 from wo_git.git import Repo, clean_git_env
 from wo_git.guard import snapshot
 from wo_git.hints import bad_state
+from wo_git.interrupts import deferred
 from wo_git.postrun import PostRunResult, RunFacts, finish_run
 from wo_git.supervise import Outcome, supervise, supervise_server
 
@@ -445,9 +446,10 @@ def _run_locked(
     # each CLI's own state in the worktree (aider's cache) stays out of the change
     facts.worktree_state = list(dict.fromkeys(p for n in ran for p in profiles[n].worktree_state))
     # finish_run reads the ticket again once the snapshot has put the refs back
-    result = finish_run(repo, cfg, tk, path, facts, snap_dir)
-    runs.clear_record(repo, tk.id)
-    shutil.rmtree(snap_dir, ignore_errors=True)
+    with deferred():  # Ctrl-C now waits for the report commit (then exit 130)
+        result = finish_run(repo, cfg, tk, path, facts, snap_dir)
+        runs.clear_record(repo, tk.id)
+        shutil.rmtree(snap_dir, ignore_errors=True)
     return result
 
 

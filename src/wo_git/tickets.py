@@ -23,6 +23,7 @@ from wo_git.config import Config
 from wo_git.errors import BadState, InvalidInput, TicketNotFound
 from wo_git.git import CommitInfo, Repo, format_message
 from wo_git.hints import bad_state
+from wo_git.interrupts import deferred
 from wo_git.mailbox import (
     DEFAULT_CRITERION,
     GENERATED_MARK,
@@ -409,8 +410,11 @@ def open_ticket(
                 and not reserve(candidate, branch_ref, oid):
             candidate += 1
             continue
-        if repo.create_ref(record_ref(candidate), oid, f"wo-git: open {label}"):
-            if not repo.create_ref(branch_ref, oid, f"wo-git: open {label}"):
+        with deferred():  # the record and the branch are created together, Ctrl-C or not
+            claimed = repo.create_ref(record_ref(candidate), oid, f"wo-git: open {label}")
+            branched = claimed and repo.create_ref(branch_ref, oid, f"wo-git: open {label}")
+        if claimed:
+            if not branched:
                 raise BadState(
                     f"branch wo/{name} already exists; ticket {label} is recorded but has no "
                     "branch of its own: rename that branch, then run `wo-git doctor --fix`"

@@ -26,6 +26,7 @@ from wo_git.git import Repo, format_message, run_git
 from wo_git.guard.check import Violation, check_commits, format_violations
 from wo_git.guard.policy import normalize_path
 from wo_git.hints import bad_state
+from wo_git.interrupts import deferred
 from wo_git.postrun import policy_for
 from wo_git.review import review_path
 from wo_git.run import ticket_config
@@ -115,6 +116,7 @@ def accept(
     cfg = ticket_config(repo, tk)
     tk = tickets.load(repo, tk.id, cfg)
     _closeable(tk)
+    worktrees.refuse_inside(repo, cfg, tk, "accept")
     if tk.state != "reported" and not force:
         raise bad_state(tk, f"no report for round {tk.round} yet, nothing to accept")
     if tk.status == "GUARD_REJECTED" and not force:
@@ -170,31 +172,33 @@ def accept(
                 f"{wt} has local changes to {', '.join(sorted(dirty)[:10])} which accepting "
                 f"{tk.label} would overwrite; commit or stash them first (nothing was changed)"
             )
-    moved: list[str] = []
-    intent = _write_intent(repo, tk.id, base_ref, base_tip, merge, checked_out)
-    try:
-        for wt in checked_out:
-            try:
-                repo.two_way_checkout(Path(wt), base_tip, merge)
-            except WoGitError as err:
-                raise BadState(f"cannot update {wt}: {err}; commit or stash local changes first "
-                               "(nothing was changed)") from None
-            moved.append(wt)
-        leftovers = _save_leftovers(repo, cfg, tk)
-        updates: list[tuple[str, str | None, str | None]] = [
-            (base_ref, merge, base_tip),
-            (tk.record, verdict, tk.tip),
-        ]
-        if tk.branch_tip is not None:
-            updates.append((tk.branch_ref, None, tk.branch_tip))
-        repo.update_refs(updates, f"wo-git: accept {tk.label}")
-    except BaseException:
-        for wt in moved:  # put the files back: the refs did not move
-            repo.two_way_checkout(Path(wt), merge, base_tip)
+    # files, refs and worktree move together: Ctrl-C waits for the end, or for the roll-back
+    with deferred():
+        moved: list[str] = []
+        intent = _write_intent(repo, tk.id, base_ref, base_tip, merge, checked_out)
+        try:
+            for wt in checked_out:
+                try:
+                    repo.two_way_checkout(Path(wt), base_tip, merge)
+                except WoGitError as err:
+                    raise BadState(f"cannot update {wt}: {err}; commit or stash local changes first "
+                                   "(nothing was changed)") from None
+                moved.append(wt)
+            leftovers = _save_leftovers(repo, cfg, tk)
+            updates: list[tuple[str, str | None, str | None]] = [
+                (base_ref, merge, base_tip),
+                (tk.record, verdict, tk.tip),
+            ]
+            if tk.branch_tip is not None:
+                updates.append((tk.branch_ref, None, tk.branch_tip))
+            repo.update_refs(updates, f"wo-git: accept {tk.label}")
+        except BaseException:
+            for wt in moved:  # put the files back: the refs did not move
+                repo.two_way_checkout(Path(wt), merge, base_tip)
+            intent.unlink(missing_ok=True)
+            raise
         intent.unlink(missing_ok=True)
-        raise
-    intent.unlink(missing_ok=True)
-    worktrees.remove(repo, cfg, tk)
+        worktrees.remove(repo, cfg, tk)
     return AcceptResult(tk.id, tk.base, merge, verdict, squash, force, moved, leftovers)
 
 
@@ -261,6 +265,7 @@ def reject(repo: Repo, ticket: int | str, *, reason: str) -> tuple[CommitId, str
     cfg = ticket_config(repo, tk)
     tk = tickets.load(repo, tk.id, cfg)
     _closeable(tk)
+    worktrees.refuse_inside(repo, cfg, tk, "reject")
     leftovers = _save_leftovers(repo, cfg, tk)
     tip = tk.branch_tip or tk.tip
     msg = format_message(f"wo {tk.label} reject: {tk.title}", reason.strip(),
@@ -270,6 +275,7 @@ def reject(repo: Repo, ticket: int | str, *, reason: str) -> tuple[CommitId, str
     updates: list[tuple[str, str | None, str | None]] = [(tk.record, verdict, tk.tip)]
     if tk.branch_tip is not None:
         updates.append((tk.branch_ref, None, tk.branch_tip))
-    repo.update_refs(updates, f"wo-git: reject {tk.label}")
-    worktrees.remove(repo, cfg, tk)
+    with deferred():
+        repo.update_refs(updates, f"wo-git: reject {tk.label}")
+        worktrees.remove(repo, cfg, tk)
     return verdict, leftovers
