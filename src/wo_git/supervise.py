@@ -138,6 +138,8 @@ def supervise(
     """
     start = time.monotonic()
     env = shell_env(env, cwd)
+    # trapped before the start: a Ctrl-C as soon as the executor runs still ends in the post-run hook
+    old_handlers = _trap_signals()
     try:
         proc = subprocess.Popen(
             argv,
@@ -149,11 +151,14 @@ def supervise(
             start_new_session=True,
         )
     except FileNotFoundError:
+        _restore_signals(old_handlers)
         raise ExecutorFailed(f"executor program {argv[0]!r} not found: install it or put it on PATH") from None
     except PermissionError:
+        _restore_signals(old_handlers)
         raise ExecutorFailed(f"executor program {argv[0]!r} is not executable (chmod +x it)") from None
     except OSError as e:  # ENOEXEC: no #! line and not a binary, and the like
         why = "not a program (a script needs a #! line)" if e.errno == errno.ENOEXEC else e.strerror
+        _restore_signals(old_handlers)
         raise ExecutorFailed(f"executor program {argv[0]!r} could not start: {why}") from None
     pgid = proc.pid
     on_start(pgid)
@@ -173,7 +178,6 @@ def supervise(
     last_output = time.monotonic()
     pending = b""
     eof = False
-    old_handlers = _trap_signals()
     try:
         while not eof:
             now = time.monotonic()
