@@ -116,7 +116,6 @@ def accept(
     cfg = ticket_config(repo, tk)
     tk = tickets.load(repo, tk.id, cfg)
     _closeable(tk)
-    worktrees.refuse_inside(repo, cfg, tk, "accept")
     if tk.state != "reported" and not force:
         raise bad_state(tk, f"no report for round {tk.round} yet, nothing to accept")
     if tk.status == "GUARD_REJECTED" and not force:
@@ -265,7 +264,6 @@ def reject(repo: Repo, ticket: int | str, *, reason: str) -> tuple[CommitId, str
     cfg = ticket_config(repo, tk)
     tk = tickets.load(repo, tk.id, cfg)
     _closeable(tk)
-    worktrees.refuse_inside(repo, cfg, tk, "reject")
     leftovers = _save_leftovers(repo, cfg, tk)
     tip = tk.branch_tip or tk.tip
     msg = format_message(f"wo {tk.label} reject: {tk.title}", reason.strip(),

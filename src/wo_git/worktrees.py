@@ -204,22 +204,6 @@ def end_merge(path: Path) -> None:
         (gitdir / name).unlink(missing_ok=True)  # type: ignore[operator]
 
 
-def refuse_inside(repo: Repo, cfg: Config, tk: Ticket, command: str) -> None:
-    """Refuse ``command`` (accept, reject) when run from inside the ticket's worktree it would remove.
-
-    The shell would be left in a deleted directory. Raises :class:`BadState`
-    naming the main working tree to ``cd`` to; nothing is changed.
-    """
-    path = worktree_path(repo, cfg, tk)
-    try:
-        here = Path(os.getcwd()).resolve()
-    except OSError:
-        return
-    if here == path or path in here.parents:
-        raise BadState(f"you are inside ticket {tk.label}'s worktree, which `wo-git {command}` removes: "
-                       f"`cd {repo.require_root()}` and run `wo-git {command} {tk.id}` there (nothing was changed)")
-
-
 def gitdir_of(path: Path) -> Path | None:
     """The worktree's private git dir (``<common>/worktrees/NAME``), or ``None``."""
     dotgit = path / ".git"
