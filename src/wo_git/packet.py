@@ -129,13 +129,17 @@ def build(repo: Repo, cfg: Config, tk: tickets.Ticket, round_: int | None = None
     report = tickets.report_of(repo, cfg, tk, r)
     own = parse_report(report) if report else None
     run, violations = _run_section(report)
-    start = next((e.commit.id for e in tk.events if e.event in ("open", "revise") and e.round == r), None)
+    start_ev = next((e for e in tk.events if e.event in ("open", "revise") and e.round == r), None)
+    start = start_ev.commit.id if start_ev else None
     end_ev = next((e for e in tk.events if e.event == "report" and e.round == r), None)
     stat = diffstat.DiffStat()
     refused: diffstat.DiffStat | None = None
     refused_at: str | None = None
     if start and end_ev:
         stat = _stat(repo, start, end_ev.commit.id, [tk.report_path(cfg, r)])
+        merging = start_ev.commit.trailers.get("Wo-Merging") if start_ev else None
+        if merging and end_ev.status == "COMPLETED":
+            stat = _without_base_files(repo, stat, end_ev.commit.id, merging)
         if end_ev.status == "GUARD_REJECTED":
             refused_at = f"refs/wo/rounds/{tk.label}-r{r}"
             kept = repo.ref_target(refused_at)
@@ -150,6 +154,17 @@ def build(repo: Repo, cfg: Config, tk: tickets.Ticket, round_: int | None = None
     return Packet(tk, r, task, criteria, own.text if own else None, run, stat, violations,
                   ticket_stat=_ticket_stat(repo, cfg, tk), refused_stat=refused, refused_ref=refused_at,
                   warnings=warnings, log=str(log_path(repo, log)) if log else None)
+
+
+def _without_base_files(repo: Repo, stat: diffstat.DiffStat, end: str, merged: str) -> diffstat.DiffStat:
+    """A round that resolved a merge of the base: leave out files taken from the base as they are there.
+
+    Those are other tickets' work arriving with the merge (``Wo-Merging``),
+    not this executor's; a file the resolution wrote differs from the base
+    and stays.
+    """
+    kept = [f for f in stat.files if repo.read_path(end, f.path) != repo.read_path(merged, f.path)]
+    return diffstat.DiffStat(kept)
 
 
 def _stat(repo: Repo, old: str, new: str, leave_out: list[str]) -> diffstat.DiffStat:
