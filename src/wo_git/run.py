@@ -199,7 +199,9 @@ def _resolve(
     if chain[0] not in profiles:
         raise InvalidInput(f"unknown executor {chain[0]!r} (known: {', '.join(sorted(profiles))})")
     if chain[0] == "command" and not opts.argv:
-        raise InvalidInput("the command executor needs a program: wo-git run ID -- ARGV...")
+        others = "|".join(sorted(n for n in profiles if n != "command"))
+        raise InvalidInput(f"ticket {tk.label}'s executor is the command profile, which needs a program "
+                           f"after -- ARGV...: wo-git run {tk.id} -- ./your-agent.sh (or --executor {others})")
     search = executor_search_path()
     notes: list[str] = []
     if opts.argv:
