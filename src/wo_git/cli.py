@@ -15,33 +15,55 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from wo_git import doctor as doctor_mod
-from wo_git import errors, opening, packet, tickets, worktrees
-from wo_git import run as run_mod
-from wo_git.config import load_config
-from wo_git.git import Repo
-from wo_git.guard import ondemand
-from wo_git.init import HOOK_REPO
-from wo_git.init import init as do_init
-from wo_git.plan import drive as plan_drive
-from wo_git.plan import store as plan_store
+from wo_git import __version__, errors, lazy
+
+if TYPE_CHECKING:  # the real imports, for type checkers; at run time each loads on first use
+    from wo_git import config as config_mod
+    from wo_git import doctor as doctor_mod
+    from wo_git import init as init_mod
+    from wo_git import opening, packet, supervise, tickets, verdict, worktrees
+    from wo_git import review as review_mod
+    from wo_git import run as run_mod
+    from wo_git import update as update_mod
+    from wo_git.git import Repo
+    from wo_git.guard import ondemand
+    from wo_git.plan import drive as plan_drive
+    from wo_git.plan import render as plan_render
+    from wo_git.plan import store as plan_store
+    from wo_git.remote import claims as remote_claims
+    from wo_git.remote import follow as remote_follow
+    from wo_git.remote import ids as remote_ids
+    from wo_git.remote import sync as remote_sync
+    from wo_git.remote import worker as remote_worker
+    from wo_git.supervise import Outcome
+else:
+    doctor_mod = lazy.module("wo_git.doctor")
+    opening = lazy.module("wo_git.opening")
+    packet = lazy.module("wo_git.packet")
+    tickets = lazy.module("wo_git.tickets")
+    run_mod = lazy.module("wo_git.run")
+    ondemand = lazy.module("wo_git.guard.ondemand")
+    plan_drive = lazy.module("wo_git.plan.drive")
+    plan_render = lazy.module("wo_git.plan.render")
+    plan_store = lazy.module("wo_git.plan.store")
+    remote_claims = lazy.module("wo_git.remote.claims")
+    remote_follow = lazy.module("wo_git.remote.follow")
+    remote_ids = lazy.module("wo_git.remote.ids")
+    remote_sync = lazy.module("wo_git.remote.sync")
+    remote_worker = lazy.module("wo_git.remote.worker")
+    config_mod = lazy.module("wo_git.config")
+    init_mod = lazy.module("wo_git.init")
+    review_mod = lazy.module("wo_git.review")
+    supervise = lazy.module("wo_git.supervise")
+    update_mod = lazy.module("wo_git.update")
+    verdict = lazy.module("wo_git.verdict")
+    worktrees = lazy.module("wo_git.worktrees")
+
 from wo_git.plan.commands import plan as plan_group
-from wo_git.plan.render import render as render_plan
-from wo_git.remote import claims as remote_claims
-from wo_git.remote import follow as remote_follow
-from wo_git.remote import ids as remote_ids
-from wo_git.remote import sync as remote_sync
-from wo_git.remote import worker as remote_worker
-from wo_git.review import review as do_review
-from wo_git.review import ticket_diff
-from wo_git.run import ticket_config
-from wo_git.supervise import Outcome, is_tty, status_line
-from wo_git.update import update as do_update
-from wo_git.verdict import reject as do_reject
 
 JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts and agents.")
 
@@ -55,6 +77,8 @@ def _repo() -> Repo:
         raise errors.InvalidInput(
             f"{gone} no longer exists (a removed ticket worktree?); cd into your repository's main checkout "
             "and run the command again") from None
+    from wo_git.git import Repo
+
     return Repo(cwd)
 
 
@@ -95,7 +119,7 @@ def _read_task(task: str | None, task_file: str | None) -> str:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="wo-git")
+@click.version_option(__version__, package_name="wo-git")
 def cli() -> None:
     """Git-native work orders between an architect and a coding-agent executor.
 
@@ -105,8 +129,18 @@ def cli() -> None:
     """
 
 
-@cli.command(epilog="\b\nThe guard's entry under `repos:` in .pre-commit-config.yaml:\n"
-             + "\n".join(("- " if i == 0 else "  ") + ln for i, ln in enumerate(HOOK_REPO.splitlines())))
+class _InitCommand(click.Command):
+    """``init``, whose epilog (the guard's pre-commit entry) is built only when its help is shown."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from wo_git.precommit_config import HOOK_REPO
+
+        self.epilog = "\b\nThe guard's entry under `repos:` in .pre-commit-config.yaml:\n" + "\n".join(
+            ("- " if i == 0 else "  ") + ln for i, ln in enumerate(HOOK_REPO.splitlines()))
+        super().format_epilog(ctx, formatter)
+
+
+@cli.command(cls=_InitCommand)
 @click.option("--no-hook", is_flag=True, help="Do not run `pre-commit install`.")
 def init(no_hook: bool) -> None:
     """Write .wo-git.toml, AGENTS.md rules, the architect skill, and the guard hook.
@@ -115,7 +149,7 @@ def init(no_hook: bool) -> None:
     as YAML in the file's own style and checked with pre-commit's validation
     (nothing is written if the file is invalid). Running it twice changes nothing.
     """
-    for line in do_init(_repo(), install_hook=not no_hook):
+    for line in init_mod.init(_repo(), install_hook=not no_hook):
         click.echo(line)
 
 
@@ -165,7 +199,7 @@ def _live_printer(tty: bool) -> Callable[[Outcome, float], None]:
             return
         last[0] = now
         width = shutil.get_terminal_size((100, 20)).columns - 1
-        click.echo("\r\033[K" + status_line(out, elapsed)[:width], nl=False, err=True)
+        click.echo("\r\033[K" + supervise.status_line(out, elapsed)[:width], nl=False, err=True)
 
     return show
 
@@ -199,7 +233,7 @@ def run(ticket: str, argv: tuple[str, ...], executor: str | None, model: str | N
               f"  wo-git wait {launch.ticket}")
         return
     quiet = as_json or detached_child
-    tty = is_tty() and not quiet
+    tty = supervise.is_tty() and not quiet
     result = run_mod.run(
         repo, ticket, opts, detached=detached_child,
         progress=(lambda s: None) if as_json else (lambda s: click.echo(s, err=True)),
@@ -252,7 +286,7 @@ def wait(tickets_: tuple[str, ...], timeout: float | None, any_: bool, plan_name
         if st is None:
             click.echo(f"timed out after {timeout:g} s; plan {plan_name} needs no decision yet", err=True)
             sys.exit(errors.EXIT_TIMEOUT)
-        _emit(as_json, st.to_json(), lambda: render_plan(st))
+        _emit(as_json, st.to_json(), lambda: plan_render.render(st))
         return
     if not tickets_:
         raise click.UsageError("give ticket ids (wo-git wait 7 8) or --plan NAME")
@@ -279,14 +313,14 @@ def list_(show_all: bool, as_json: bool) -> None:
     """Tickets and their states."""
     repo = _repo()
     items = [t for t in tickets.list_all(repo) if show_all or as_json or t.state not in ("accepted", "rejected")]
+    claims = remote_claims.claims_elsewhere(repo, {t.id for t in items if t.state == "open"})
     rows = [f"{t.label}  {t.state:<9} {(t.status or '-'):<15} r{t.round}  {t.branch:<32} {t.title}"
-            + _claim_note(repo, t) for t in items]
+            + _claim_note(claims.get(t.id)) for t in items]
     empty = (remote_sync.no_tickets_hint(repo) or "no tickets") if not items else ""
     _emit(as_json, [t.to_json() for t in items], "\n".join(rows) if rows else empty)
 
 
-def _claim_note(repo: Repo, t: tickets.Ticket) -> str:
-    held = remote_claims.claimed_elsewhere(repo, t.id) if t.state == "open" else None
+def _claim_note(held: tuple[str, remote_claims.Claim] | None) -> str:
     return f"  [claimed on {held[0]} by {held[1].worker}]" if held else ""
 
 
@@ -302,7 +336,7 @@ def show(ticket: str, round_: int | None, full: bool, as_json: bool) -> None:
     """The review packet: order, report, diffstat, exit code, guard verdict."""
     repo = _repo()
     tk = tickets.load(repo, ticket)
-    cfg = ticket_config(repo, tk)
+    cfg = run_mod.ticket_config(repo, tk)
     tk = tickets.load(repo, tk.id, cfg)
     if round_ is not None and not 1 <= round_ <= tk.round:
         raise errors.InvalidInput(f"ticket {tk.label} has rounds 1..{tk.round}")
@@ -325,7 +359,7 @@ def diff(ticket: str, pathspecs: tuple[str, ...], stat: bool, round_: int | None
     Against its base (git diff BASE...BRANCH); after accept, what was merged.
     The ticket's mailbox folder is left out unless --mailbox.
     """
-    out = ticket_diff(_repo(), ticket, round_=round_, mailbox=mailbox, pathspecs=pathspecs, stat=stat,
+    out = review_mod.ticket_diff(_repo(), ticket, round_=round_, mailbox=mailbox, pathspecs=pathspecs, stat=stat,
                       cwd=Path(os.getcwd()))
     sys.stdout.buffer.write(out)
 
@@ -381,7 +415,7 @@ def revise(ticket: str, task: str | None, task_file: str | None, criteria: tuple
         raise click.UsageError("give --criteria (adds) or --replace-criteria (replaces), not both")
     repo = _repo()
     tk = tickets.load(repo, ticket)
-    cfg = ticket_config(repo, tk)
+    cfg = run_mod.ticket_config(repo, tk)
     tk = tickets.load(repo, tk.id, cfg)
     text = _read_task(task, task_file)
     tk = tickets.revise_ticket(repo, cfg, tk, task=text, criteria=list(criteria),
@@ -407,7 +441,7 @@ def review(ticket: str, presence: int | None, correctness: int | None, completen
     """Commit a reviewer verdict with rubric scores on the ticket."""
     repo = _repo()
     scores = {"presence": presence, "correctness": correctness, "completeness": completeness, "quality": quality}
-    oid, path = do_review(repo, ticket, scores=scores, verdict=verdict, notes=notes)
+    oid, path = review_mod.review(repo, ticket, scores=scores, verdict=verdict, notes=notes)
     _emit(as_json, {"id": tickets.parse_id(ticket), "commit": oid, "file": path}, f"review committed: {path}")
 
 
@@ -440,7 +474,7 @@ def update(ticket: str, as_json: bool) -> None:
     guard accepts. A conflicting one becomes a correction round: the
     executor resolves the conflict markers, then `wo-git accept ID`.
     """
-    r = do_update(_repo(), ticket)
+    r = update_mod.update(_repo(), ticket)
     label = f"{r.ticket:04d}"
     text = {
         "up-to-date": f"{label} already has {r.base} ({r.merged[:10]}); next: wo-git accept {r.ticket}",
@@ -461,7 +495,7 @@ def reject(ticket: str, reason: str, as_json: bool) -> None:
     """Close a ticket without merging; the record keeps its history."""
     repo = _repo()
     cwd = _cwd()
-    oid, leftovers = do_reject(repo, ticket, reason=reason)
+    oid, leftovers = verdict.reject(repo, ticket, reason=reason)
     _note_removed_cwd(cwd, repo)
     tid = tickets.parse_id(ticket)
     _emit(as_json, {"id": tid, "verdict": oid, "leftovers": leftovers},
@@ -475,7 +509,7 @@ def abort(ticket: str, as_json: bool) -> None:
     """Stop a running executor; its work so far is committed and reported."""
     repo = _repo()
     tk = run_mod.abort(repo, ticket)
-    p = packet.build(repo, ticket_config(repo, tk), tk)
+    p = packet.build(repo, run_mod.ticket_config(repo, tk), tk)
     _emit(as_json, p.to_json(), lambda: packet.render(p, brief=True))
 
 
@@ -611,7 +645,7 @@ def _default_base(repo: Repo) -> str | None:
 
 def _head_config(repo: Repo) -> Any:
     base = _default_base(repo)
-    return load_config(repo, base) if base else None
+    return config_mod.load_config(repo, base) if base else None
 
 
 cli.add_command(plan_group)

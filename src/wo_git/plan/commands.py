@@ -7,19 +7,34 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from wo_git import lazy
 from wo_git.errors import InvalidInput
-from wo_git.git import Repo
-from wo_git.plan import drive, state, store
-from wo_git.plan.render import render
+
+if TYPE_CHECKING:  # loaded on first use at run time (wo_git.lazy)
+    from wo_git.git import Repo
+    from wo_git.plan import drive, state, store
+    from wo_git.plan import render as render_mod
+else:
+    drive = lazy.module("wo_git.plan.drive")
+    state = lazy.module("wo_git.plan.state")
+    store = lazy.module("wo_git.plan.store")
+    render_mod = lazy.module("wo_git.plan.render")
+
+
+def render(st: state.PlanStatus) -> str:
+    """The plan's state as text (:func:`wo_git.plan.render.render`)."""
+    return render_mod.render(st)
 
 JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts and agents.")
 
 
 def _repo() -> Repo:
+    from wo_git.git import Repo
+
     return Repo(os.getcwd())
 
 

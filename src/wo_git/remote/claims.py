@@ -132,10 +132,26 @@ def claimed_elsewhere(repo: Repo, ticket: int) -> tuple[str, Claim] | None:
 
     What ``list`` shows for a ticket a worker on another machine is running.
     """
+    return claims_elsewhere(repo, {ticket}).get(ticket)
+
+
+def claims_elsewhere(repo: Repo, wanted: set[int] | None = None) -> dict[int, tuple[str, Claim]]:
+    """Every live claim as last fetched from any remote: ``{ticket: (remote, claim)}``.
+
+    Reads the tracking refs once (``list`` calls it once for all its
+    tickets); ``wanted`` limits it to those ticket ids. The first remote in
+    name order wins when several hold a claim.
+    """
+    out: dict[int, tuple[str, Claim]] = {}
     for name, oid in sorted(repo.list_refs(sync.TRACK_ROOT).items()):
         remote, _, rest = name[len(sync.TRACK_ROOT):].partition("/")
-        if rest == f"claims/{ticket_label(ticket)}" and not oid.startswith("ref:"):
-            claim = read_claim(repo, oid, ticket)
-            if claim is not None and not claim.expired():
-                return remote, claim
-    return None
+        kind, _, label = rest.partition("/")
+        if kind != "claims" or not label.isdigit() or oid.startswith("ref:"):
+            continue
+        ticket = int(label)
+        if ticket in out or (wanted is not None and ticket not in wanted) or label != ticket_label(ticket):
+            continue
+        claim = read_claim(repo, oid, ticket)
+        if claim is not None and not claim.expired():
+            out[ticket] = (remote, claim)
+    return out
