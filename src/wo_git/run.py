@@ -276,6 +276,15 @@ def run(
     try:
         with runs.hold_run_lock(repo, tk.id):
             queued = f"{tk.label}: queued: {cfg.max_parallel} runs already going"
+            stale = runs.read_record(repo, tk.id)
+            if stale is not None:
+                # a supervisor killed mid-run (kill -9): its executor may still be writing in the
+                # worktree, and its snapshot is what doctor puts back; never start over it
+                alive = stale.pgid is not None and runs.pid_alive(-stale.pgid)
+                raise BadState(
+                    f"ticket {tk.label}'s last run (round {stale.round}) stopped without reporting"
+                    + (f" and its executor (process group {stale.pgid}) is still running" if alive else "")
+                    + f"; `wo-git doctor --fix` finishes it (its work is committed), then `wo-git show {tk.id}`")
             with runs.hold_slot(repo, cfg.max_parallel, wait=True, on_queued=lambda: progress(queued)):
                 return _run_locked(repo, cfg, tk, path, opts, profiles, chain, progress, live, detached,
                                    notes)
