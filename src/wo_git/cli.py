@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # the real imports, for type checkers; at run time each loads
     from wo_git import config as config_mod
     from wo_git import doctor as doctor_mod
     from wo_git import init as init_mod
-    from wo_git import opening, packet, supervise, tickets, verdict, worktrees
+    from wo_git import listing, opening, packet, supervise, tickets, verdict, worktrees
     from wo_git import review as review_mod
     from wo_git import run as run_mod
     from wo_git import update as update_mod
@@ -57,6 +57,7 @@ else:
     remote_worker = lazy.module("wo_git.remote.worker")
     config_mod = lazy.module("wo_git.config")
     init_mod = lazy.module("wo_git.init")
+    listing = lazy.module("wo_git.listing")
     review_mod = lazy.module("wo_git.review")
     supervise = lazy.module("wo_git.supervise")
     update_mod = lazy.module("wo_git.update")
@@ -312,7 +313,7 @@ def wait(tickets_: tuple[str, ...], timeout: float | None, any_: bool, plan_name
 def list_(show_all: bool, as_json: bool) -> None:
     """Tickets and their states."""
     repo = _repo()
-    items = [t for t in tickets.list_all(repo) if show_all or as_json or t.state not in ("accepted", "rejected")]
+    items = [t for t in listing.summaries(repo) if show_all or as_json or t.state not in ("accepted", "rejected")]
     claims = remote_claims.claims_elsewhere(repo, {t.id for t in items if t.state == "open"})
     rows = [f"{t.label}  {t.state:<9} {(t.status or '-'):<15} r{t.round}  {t.branch:<32} {t.title}"
             + _claim_note(claims.get(t.id)) for t in items]
