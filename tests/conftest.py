@@ -30,7 +30,8 @@ def _codex_homes() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def hermetic(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     home = tmp_path_factory.mktemp("home")
     for k in list(os.environ):
         if k.startswith("GIT_"):
@@ -45,6 +46,9 @@ def hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Committer")
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "committer@example.com")
     monkeypatch.setenv("GIT_EDITOR", "false")
+    # executor scripts leave markers in the test's own folder: writable in the sandbox (the
+    # repository inside it stays read-only; tests/test_sandbox.py runs without this)
+    monkeypatch.setenv("WO_SANDBOX_WRITABLE", str(tmp_path))
     (home / ".gitconfig").write_text(
         "[user]\n\tname = Test User\n\temail = user@example.com\n"
         "[init]\n\tdefaultBranch = main\n[commit]\n\tgpgsign = false\n"

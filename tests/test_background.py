@@ -70,7 +70,7 @@ def test_timeout_and_idle_timeout_end_the_process_group(repo: Path, tmp_path: Pa
     child = tmp_path / "child.pid"
     busy = script(tmp_path, f"echo partial > partial.txt\nsleep 300 &\necho $! > {child}\n"
                   "while true; do echo still working; sleep 0.2; done\n", "busy.sh")
-    r = wo(repo, "run", "1", "--timeout", "2", "--", busy)
+    r = wo(repo, "run", "1", "--no-sandbox", "--timeout", "2", "--", busy)  # host pids
     assert r.code == 5
     show = wo(repo, "show", "1", "--json").json()
     assert isinstance(show, dict) and show["stopped_by"] == "timeout"

@@ -29,7 +29,7 @@ def test_kill_9_of_run_then_doctor_recovers_the_work(repo: Path, tmp_path: Path)
         echo "$$" > {marker}
         sleep 300
         """)
-    proc = subprocess.Popen([*WO_GIT, "run", "1", "--", exe], cwd=repo, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([*WO_GIT, "run", "1", "--no-sandbox", "--", exe], cwd=repo, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     _wait_for(marker.exists)
     executor_pid = int(marker.read_text())

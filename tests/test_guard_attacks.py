@@ -320,7 +320,9 @@ def test_attack_is_rejected(attack: Attack, repo: Path, tmp_path: Path, subrepo:
     if not attack.smuggle:
         return
     # an escaped process commits the rejected state onto the branch with plumbing
-    kept = git(repo, "rev-parse", "-q", "--verify", "refs/wo/rounds/0001-r1", check=False).strip()
+    # a refused round's own commits stay local: never under refs/wo/ (which users push)
+    assert not git(repo, "for-each-ref", "refs/wo/rounds/")
+    kept = git(repo, "rev-parse", "-q", "--verify", "refs/wo-local/rounds/0001-r1", check=False).strip()
     parent = git(repo, "rev-parse", branch).strip()
     noenv = ["-c", "core.hooksPath=/dev/null"]
     git(wt, *noenv, "add", "-A")

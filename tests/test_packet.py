@@ -55,14 +55,15 @@ def test_guard_rejected_packet_shows_what_was_refused(repo: Path, tmp_path: Path
     assert _paths(show["refused_diffstat"]) == [".github/workflows/ci.yml", "src/app.py"]
     refused = show["refused_diffstat"]
     assert isinstance(refused, dict) and refused["added"] == 2 and refused["removed"] == 0
-    assert show["refused_ref"] == "refs/wo/rounds/0001-r1"
-    kept = git(repo, "log", "-1", "--format=%(trailers:key=Wo-Event,valueonly)", "refs/wo/rounds/0001-r1")
+    assert show["refused_ref"] == "refs/wo-local/rounds/0001-r1"
+    kept = git(repo, "log", "-1", "--format=%(trailers:key=Wo-Event,valueonly)", "refs/wo-local/rounds/0001-r1")
     assert kept.strip() == "refused"
     # never merged: not on the branch, not reachable from the record
-    assert git(repo, "merge-base", "--is-ancestor", "refs/wo/rounds/0001-r1", "wo/0001-ci", check=False) == ""
+    assert git(repo, "merge-base", "--is-ancestor", "refs/wo-local/rounds/0001-r1", "wo/0001-ci", check=False) == ""
     assert ".github" not in git(repo, "ls-tree", "-r", "--name-only", "wo/0001-ci")
     text = wo(repo, "show", "1").out
-    assert "Refused diffstat (round 1, NOT merged; kept on refs/wo/rounds/0001-r1): 2 files changed, +2 -0" in text
+    assert ("Refused diffstat (round 1, NOT merged; kept on refs/wo-local/rounds/0001-r1): "
+            "2 files changed, +2 -0") in text
     assert "A .github/workflows/ci.yml (+1 -0)" in text and "M src/app.py (+1 -0)" in text
     assert "\nDiffstat" not in text
     # wait gives the same, brief

@@ -211,7 +211,7 @@ def test_executor_that_breaks_or_removes_its_worktree_still_gets_a_report(repo: 
     assert git(repo, "show", "wo/0001-broken:kept.txt") == "kept\n"
     open_ticket(repo, "removed")
     exe = script(tmp_path, 'cd .. && rm -rf "$WO_WORKTREE"\n', "removes.sh")
-    r = wo(repo, "run", "2", "--", exe)
+    r = wo(repo, "run", "2", "--no-sandbox", "--", exe)  # sandboxed, the mount point stays
     assert r.code == 5
     show = wo(repo, "show", "2", "--json").json()
     assert isinstance(show, dict) and show["status"] == "NO_REPORT"

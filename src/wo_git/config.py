@@ -10,7 +10,7 @@ defaults apply.
 from __future__ import annotations
 
 import tomllib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -50,6 +50,8 @@ class Config(BaseModel):
     """untracked files copied from the main working tree into new worktrees"""
     checks: list[str] = []
     """shell commands run in the worktree after each run; results go in the report"""
+    sandbox: Literal["bwrap", "none"] = "bwrap"
+    """``bwrap``: executors and checks run under bubblewrap (``wo_git.sandbox``); ``none``: unconfined"""
     guard: GuardConfig = GuardConfig()
     """``[guard]``: extra protected patterns per category and an allow-list"""
     executors: dict[str, dict[str, Any]] = {}
@@ -89,6 +91,7 @@ DEFAULT_CONFIG_TEXT = '''\
 # copy_files = []                  # untracked files to copy into worktrees (never secrets)
 # checks = ["python -m pytest -q"] # run after each run; results go in the report
 # remote = "origin"                # share tickets there: ids allocated on it, workers, wait, accept
+# sandbox = "bwrap"                # bwrap: executors and checks run under bubblewrap | none
 
 [guard]
 # Extra gitignore-style patterns per protected category, added to the defaults.

@@ -21,7 +21,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from wo_git import runs, tickets, worktrees
+from wo_git import runs, sandbox, tickets, worktrees
 from wo_git.errors import WoGitError
 from wo_git.executors.opencode_server import abort_session
 from wo_git.git import Repo
@@ -78,6 +78,9 @@ def _stale_runs(repo: Repo, fix: bool) -> list[Finding]:
         with runs.hold_run_lock(repo, tid):
             if alive and rec.pgid:
                 kill_group(rec.pgid)
+            if repo.root is not None:
+                # killed before its process group was recorded, or escaped it with setsid
+                sandbox.kill_leftovers(repo.root, tid)
             if rec.server_url and rec.server_session:
                 try:  # the server goes on with the session unless told to stop
                     abort_session(rec.server_url, rec.server_session, rec.worktree)
@@ -95,11 +98,20 @@ def _stale_runs(repo: Repo, fix: bool) -> list[Finding]:
             )
             path = Path(rec.worktree)
             snap = Path(rec.snapshot) if rec.snapshot else None
-            if tk.state in ("open", "running") and tk.round == rec.round and path.exists():
-                finish_run(repo, cfg, tk, path, facts, snap)
+            sb = None
+            if rec.sandbox:
+                # the executor's private HEAD and objects are still in the scratch folder
+                facts.sandbox = "bwrap"
+                sb = sandbox.prepare(sandbox.choose(cfg.sandbox, tk.label), repo, tk.label, path,
+                                     rec.round_start, fresh=False)
+                if not sb.active:
+                    sb = sandbox.Sandbox("none", scratch=Path(rec.sandbox))
+            if tk.state in ("open", "running") and tk.round == rec.round:
+                finish_run(repo, cfg, tk, path, facts, snap, sb)
             runs.clear_record(repo, tid)
             if snap is not None:
                 shutil.rmtree(snap, ignore_errors=True)
+            sandbox.cleanup(Path(rec.sandbox) if rec.sandbox else None)
         f.fixed = True
     return out
 

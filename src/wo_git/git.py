@@ -57,6 +57,9 @@ def clean_git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     same). System config, replace objects and terminal prompts are turned off.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    if os.environ.get("WO_SANDBOX") == "bwrap":
+        # inside wo-git's sandbox the repository's objects are read-only: keep the private store
+        env.update({k: os.environ[k] for k in SANDBOX_GIT_ENV if k in os.environ})
     env.update(
         GIT_CONFIG_NOSYSTEM="1",
         GIT_NO_REPLACE_OBJECTS="1",
@@ -66,6 +69,45 @@ def clean_git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     if extra:
         env.update(extra)
     return env
+
+
+SANDBOX_GIT_ENV = ("GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES")
+
+TRUSTED_CONFIG = (
+    "core.hooksPath=/dev/null", "core.fsmonitor=", "core.untrackedCache=false", "core.excludesFile=/dev/null",
+    "core.autocrlf=false", "core.safecrlf=false", "core.sshCommand=", "diff.external=",
+    "core.attributesFile=/dev/null",
+)
+"""``-c`` settings of :func:`trusted_git`: hooks, fsmonitor and planted filters' triggers off"""
+
+
+def trusted_git(
+    git_dir: str | Path,
+    work_tree: str | Path | None,
+    *args: str,
+    input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run git on a repository or worktree named by wo-git's own records; never raises for its exit.
+
+    ``--git-dir`` and ``--work-tree`` are given explicitly (a worktree's
+    ``.git`` file, which an executor can rewrite, is never read), with no
+    system or global config, hooks and fsmonitor off, no attributes file and
+    no replace objects (:data:`TRUSTED_CONFIG`). Filters named in the
+    repository config cannot be planted there during a sandboxed run, and
+    the snapshot restores that config before wo-git's own steps run.
+    """
+    cmd = ["git", f"--git-dir={git_dir}"]
+    if work_tree is not None:
+        cmd.append(f"--work-tree={work_tree}")
+    for c in TRUSTED_CONFIG:
+        cmd += ["-c", c]
+    full = clean_git_env({"GIT_CONFIG_GLOBAL": os.devnull, **(env or {})})
+    for k in SANDBOX_GIT_ENV:
+        if k not in (env or {}):
+            full.pop(k, None)
+    return subprocess.run(cmd + list(args), cwd=str(work_tree or git_dir), env=full, input=input,
+                          capture_output=True, check=False)
 
 
 def run_git(
@@ -169,6 +211,10 @@ class Repo:
             # a linked worktree: work from the main repository, whose refs are the shared ones
             found = str((Path(found) / commondir.read_text().strip()).resolve())
         repo = pygit2.Repository(found)
+        private = os.environ.get("GIT_OBJECT_DIRECTORY") if os.environ.get("WO_SANDBOX") == "bwrap" else None
+        if private and Path(private).is_dir():
+            # inside wo-git's sandbox: what `git add` wrote is in the run's private object store
+            repo.odb.add_disk_alternate(private)
         self._repo = repo
         self.common_dir = Path(repo.path).resolve()
         self.root = Path(repo.workdir).resolve() if repo.workdir else None
@@ -570,7 +616,7 @@ class Repo:
                 paths.append(current)
         return paths
 
-    def snapshot_worktree(self, worktree: Path, exclude: Sequence[str] = ()) -> str:
+    def snapshot_worktree(self, worktree: Path, exclude: Sequence[str] = (), git_dir: Path | None = None) -> str:
         """The tree of a worktree's files as ``git add -A`` would stage them.
 
         Uses a private index (``GIT_INDEX_FILE``) seeded from the worktree's
@@ -579,14 +625,25 @@ class Repo:
         ``exclude``: gitignore lines of wo-git's own (an executor CLI's state,
         :func:`wo_git.executors.profiles.state_excludes`), given to git as
         ``core.excludesFile``: like any ignore rule they leave out untracked
-        paths only, never a tracked file's change.
+        paths only, never a tracked file's change. ``git_dir``: the worktree's
+        git directory from wo-git's records (then the worktree's ``.git`` file
+        is never read; :func:`trusted_git`).
         """
-        wt_git = run_git("rev-parse", "--absolute-git-dir", cwd=worktree).stdout.decode().strip()
-        tmp_index = Path(wt_git) / "wo-snapshot.index"
+        if git_dir is None:
+            git_dir = Path(run_git("rev-parse", "--absolute-git-dir", cwd=worktree).stdout.decode().strip())
+        tmp_index = Path(git_dir) / "wo-snapshot.index"
         excludes: Path | None = None
         # no global config either: the executor can write ~/.gitconfig, and a `filter.x.clean`
         # there (with a .gitattributes in the worktree) would run its command here, in wo-git
-        env = {"GIT_INDEX_FILE": str(tmp_index), "GIT_CONFIG_GLOBAL": os.devnull}
+        env = {"GIT_INDEX_FILE": str(tmp_index)}
+
+        def git(*args: str) -> str:
+            proc = trusted_git(git_dir, worktree, *args, env=env)
+            if proc.returncode != 0:
+                msg = proc.stderr.decode(errors="replace").strip() or f"exit {proc.returncode}"
+                raise WoGitError(f"git {' '.join(args)} failed: {msg}")
+            return proc.stdout.decode().strip()
+
         try:
             tmp_index.unlink(missing_ok=True)
             excludes_file = os.devnull
@@ -597,12 +654,9 @@ class Repo:
                 with os.fdopen(fd, "w") as f:
                     f.write("".join(line + "\n" for line in exclude))
                 excludes_file = name
-            run_git("read-tree", "HEAD", cwd=worktree, env=env)
-            run_git(
-                "-c", f"core.excludesFile={excludes_file}", "-c", "core.autocrlf=false",
-                "-c", "core.safecrlf=false", "add", "-A", "--", ".", cwd=worktree, env=env,
-            )
-            return run_git("write-tree", cwd=worktree, env=env).stdout.decode().strip()
+            git("read-tree", "HEAD")
+            git("-c", f"core.excludesFile={excludes_file}", "add", "-A", "--", ".")
+            return git("write-tree")
         finally:
             tmp_index.unlink(missing_ok=True)
             if excludes is not None:

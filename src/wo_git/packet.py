@@ -13,7 +13,8 @@ Diffstats, each labelled as what it is (text and ``--json`` alike):
   base branch to the branch tip, the ticket's mailbox folder left out);
 - ``refused_diffstat``: for a ``GUARD_REJECTED`` round, what the guard
   refused, read from the commit the post-run hook kept on
-  ``refs/wo/rounds/NNNN-rR`` (``Wo-Event: refused``); none of it was merged.
+  ``refs/wo-local/rounds/NNNN-rR`` (``Wo-Event: refused``; never pushed with
+  ``refs/wo/*``); none of it was merged.
 
 ``warnings`` holds lines the architect must not miss, such as a COMPLETED
 report whose round changed nothing. The report itself appears once: the
@@ -35,6 +36,7 @@ from wo_git.git import Repo
 from wo_git.hints import bad_state
 from wo_git.localpaths import log_path
 from wo_git.mailbox import GENERATED_MARK, criteria_of, parse_report, parse_work, task_of
+from wo_git.postrun import refused_ref
 
 REPORT_LINES = 40
 
@@ -141,7 +143,7 @@ def build(repo: Repo, cfg: Config, tk: tickets.Ticket, round_: int | None = None
         if merging and end_ev.status == "COMPLETED":
             stat = _without_base_files(repo, stat, end_ev.commit.id, merging)
         if end_ev.status == "GUARD_REJECTED":
-            refused_at = f"refs/wo/rounds/{tk.label}-r{r}"
+            refused_at = refused_ref(tk, r)
             kept = repo.ref_target(refused_at)
             if kept is not None and repo.commit_info(kept).trailers.get("Wo-Event") == "refused":
                 refused = _stat(repo, start, kept, [tk.report_path(cfg, r)])

@@ -12,7 +12,9 @@ or a crash found later by ``doctor``):
    on the round's work-order commit; the executor's own commits stay
    reachable from ``refs/wo/rounds/NNNN-rR``;
    violations: commit only a ``GUARD_REJECTED`` report naming each path,
-   category and rule, and leave the changes in the worktree, unstaged.
+   category and rule, and leave the changes in the worktree, unstaged; the
+   executor's commits (which may hold a secret) stay local, reachable from
+   ``refs/wo-local/rounds/NNNN-rR`` (outside ``refs/wo/*``, never pushed).
 
 A missing or unreadable report becomes ``NO_REPORT`` with the log's tail, so
 the architect always gets a completion record.
@@ -27,11 +29,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wo_git import diffstat
+from wo_git import diffstat, sandbox
 from wo_git.config import Config
 from wo_git.errors import InvalidConfig
 from wo_git.executors.profiles import load_profiles, state_excludes
-from wo_git.git import Repo, format_message, run_git
+from wo_git.git import Repo, format_message, trusted_git
 from wo_git.guard import snapshot
 from wo_git.guard.check import MailboxRule, Violation, check_commits, check_tree
 from wo_git.guard.policy import Policy
@@ -40,12 +42,16 @@ from wo_git.mailbox import GENERATED_MARK, parse_report
 from wo_git.tickets import Ticket, commit_event
 from wo_git.tickets import load as load_ticket
 from wo_git.types import CommitId
-from wo_git.worktrees import end_merge, gitdir_of, reset_mailbox
+from wo_git.worktrees import end_merge, reset_mailbox
 
 LOG_TAIL_LINES = 40
 LOG_TAIL_BYTES = 4096
 CHECK_TIMEOUT = 600.0
 NO_CHANGE_WARNING = "the report says COMPLETED but the round changed no file"
+ROUNDS = "refs/wo/rounds/"
+"""where a clean round's own executor commits stay reachable (shared with ``refs/wo/*``)"""
+ROUNDS_LOCAL = "refs/wo-local/rounds/"
+"""where a GUARD_REJECTED round's commits stay: outside ``refs/wo/*``, so never pushed with it"""
 
 
 @dataclass
@@ -68,6 +74,8 @@ class RunFacts:
     """``worktree_state`` of every profile that ran (besides ``executor``'s own, always added)"""
     left_out: list[str] = field(default_factory=list)
     """those state paths that were there, untracked, and so left out of the change"""
+    sandbox: str = "none"
+    """``bwrap`` or ``none``: how the executor was contained (``Wo-Sandbox`` trailer)"""
 
 
 @dataclass
@@ -193,14 +201,24 @@ def log_tail(path: str, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(empty)"
 
 
-def run_checks(cfg: Config, worktree: Path) -> list[tuple[str, int | None, str]]:
-    """Run the configured post-run checks in the worktree: ``[(command, exit, tail)]``."""
+def run_checks(
+    cfg: Config, worktree: Path, sb: sandbox.Sandbox | None = None
+) -> list[tuple[str, int | None, str]]:
+    """Run the configured post-run checks in the worktree: ``[(command, exit, tail)]``.
+
+    Under the run's sandbox when there is one (``sh -c CMD`` inside bwrap):
+    the checks run code from files the executor wrote.
+    """
     out: list[tuple[str, int | None, str]] = []
     for cmd in cfg.checks:
+        argv = ["/bin/sh", "-c", cmd]
+        if sb is not None:
+            argv = sb.wrap(argv)
         try:
             proc = subprocess.run(
-                cmd, shell=True, cwd=worktree, capture_output=True, timeout=CHECK_TIMEOUT,
+                argv, cwd=worktree, capture_output=True, timeout=CHECK_TIMEOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
+                env=sb.environ(os.environ) if sb is not None and sb.active else None,
             )
             tail = (proc.stdout + proc.stderr).decode("utf-8", errors="replace").strip()
             out.append((cmd, proc.returncode, "\n".join(tail.splitlines()[-5:])))
@@ -216,6 +234,7 @@ def finish_run(
     worktree: Path,
     facts: RunFacts,
     snap: Path | None,
+    sb: sandbox.Sandbox | None = None,
 ) -> PostRunResult:
     """Do the whole post-run hook for a ticket whose executor has stopped.
 
@@ -223,27 +242,35 @@ def finish_run(
     Raises :class:`~wo_git.errors.StaleRef` if wo-git's refs moved under it.
     """
     found: list[Violation] = []
-    gone = not worktree.is_dir()
-    if not gone and not run_git("rev-parse", "--git-dir", cwd=worktree, check=False).stdout.strip():
-        # the executor deleted or broke the worktree's .git file: git rewrites it from its records
-        run_git("worktree", "repair", str(worktree), cwd=repo.require_root(), check=False)
-        gone = not run_git("rev-parse", "--git-dir", cwd=worktree, check=False).stdout.strip()
-    if gone:
-        return _finish_without_worktree(repo, cfg, tk, worktree, facts, snap)
-    wt_gitdir = gitdir_of(worktree)
-    # where the executor left HEAD, read before the snapshot deletes a branch it created
-    wt_head = run_git("rev-parse", "-q", "--verify", "HEAD", cwd=worktree, check=False).stdout.decode().strip()
+    # checks run code from files the executor wrote: inside its sandbox, and before the
+    # snapshot comparison, so whatever they change is caught like the executor's own doing
+    checks = run_checks(cfg, worktree, sb) if cfg.checks and worktree.is_dir() else []
     if snap is not None:
-        found += snapshot.compare_and_restore(repo, snap, wt_gitdir)
+        found += snapshot.compare_and_restore(repo, snap, None)
         # the record may have been forged during the run: read the ticket again from the restored refs
         tk = load_ticket(repo, tk.id, cfg)
-    if not run_git("rev-parse", "-q", "--verify", "HEAD", cwd=worktree, check=False).stdout.strip():
-        run_git("symbolic-ref", "HEAD", tk.branch_ref, cwd=worktree, check=False)
+    # from here on git is told the git dir and work tree from wo-git's own (restored) records
+    admin = sandbox.admin_dir(repo, worktree)
+    if not worktree.is_dir() or admin is None:
+        return _finish_without_worktree(repo, cfg, tk, worktree, facts, found)
+    broken = _repair_dotgit(worktree, admin)
+    if broken is not None:
+        found.append(broken)
+    private_head, problem = (None, None)
+    if sb is not None and sb.scratch is not None:
+        private_head, problem = sandbox.collect(repo, sb.scratch, facts.round_start)
+        if problem:
+            facts.error = (facts.error + "; " if facts.error else "") + problem
+    # where the executor left HEAD (a private HEAD in the sandbox)
+    real_head = trusted_git(admin, worktree, "rev-parse", "-q", "--verify", "HEAD").stdout.decode().strip()
+    wt_head = private_head or real_head
+    if not real_head:
+        trusted_git(admin, worktree, "symbolic-ref", "HEAD", tk.branch_ref)
     start = facts.round_start
     head = repo.ref_target(tk.branch_ref) or start
     if wt_head and wt_head != head and wt_head != start:
         head = wt_head  # the executor committed on a detached HEAD or another branch
-    final_tree = repo.snapshot_worktree(worktree, exclude=state_excludes(_state_paths(cfg, facts)))
+    final_tree = repo.snapshot_worktree(worktree, exclude=state_excludes(_state_paths(cfg, facts)), git_dir=admin)
     facts.left_out = [p for p in _state_paths(cfg, facts) if os.path.lexists(worktree / p.rstrip("/"))
                       and repo.entry(start, p.rstrip("/")) is None]
     found += guard_round(repo, cfg, tk, start, head, final_tree)
@@ -271,7 +298,6 @@ def finish_run(
 
     stat = diffstat.parse(repo.diff_text(start, final_tree))
     stat.files = [f for f in stat.files if f.path != report_path]
-    checks = run_checks(cfg, worktree) if cfg.checks and not found else []
     report = _compose(tk, own, status, facts, stat, checks, found, repo=repo, worktree=worktree)
     files = {report_path: report.encode()}
     trailers = {
@@ -283,14 +309,16 @@ def finish_run(
         "Wo-Stopped-By": facts.stopped_by,
         "Wo-Reason": facts.reason,
         "Wo-Checks": ("failed" if any(c[1] != 0 for c in checks) else "passed") if checks else None,
+        "Wo-Sandbox": facts.sandbox,
     }
     subject = f"wo {tk.label} report: round {tk.round}: {status}"
     body = stat.summary() if not found else f"{len(found)} guard violation(s); changes left in the worktree"
     current_branch = repo.ref_target(tk.branch_ref)
-    if head != start and head == current_branch and repo.is_ancestor(start, head):
-        # keep the executor's own commits reachable: nothing it made is lost
-        repo.update_refs([(f"refs/wo/rounds/{tk.label}-r{tk.round}", head,
-                           repo.ref_target(f"refs/wo/rounds/{tk.label}-r{tk.round}"))], "wo-git: keep executor commits")
+    if head != start and head in (current_branch, private_head) and repo.is_ancestor(start, head):
+        # keep the executor's own commits reachable: nothing it made is lost; a refused
+        # round's (which may hold a secret) under refs/wo-local/, which is never pushed
+        kept = f"{ROUNDS_LOCAL if found else ROUNDS}{tk.label}-r{tk.round}"
+        repo.update_refs([(kept, head, repo.ref_target(kept))], "wo-git: keep executor commits")
     tk.branch_tip = current_branch
     merged = tk.merging
     if found:
@@ -308,7 +336,7 @@ def finish_run(
                            author_name=f"wo-git executor ({facts.executor})", merged=merged)
         if merged:
             end_merge(worktree)
-    _sync_worktree(worktree, tk.branch_ref)
+    _sync_worktree(admin, worktree, tk.branch_ref)
     if not (found or unmerged):
         # the worktree's mailbox is the branch's again: the committed report, no stale copies
         # (refused changes stay as they are; the next round starts from the branch's mailbox)
@@ -316,14 +344,43 @@ def finish_run(
     return PostRunResult(oid, status, found, report)
 
 
+def _repair_dotgit(worktree: Path, admin: Path) -> Violation | None:
+    """Put back the worktree's ``.git`` file if the executor changed it; the violation, if any.
+
+    A ``.git`` folder (the worktree turned into a fresh repository) is moved
+    aside to ``.git-from-executor`` inside the worktree, so nothing is lost.
+    """
+    dotgit = worktree / ".git"
+    want = f"gitdir: {admin}\n"
+    try:
+        if dotgit.is_file() and not dotgit.is_symlink() and dotgit.read_text().strip() == want.strip():
+            return None
+    except OSError:
+        pass
+    if dotgit.is_dir() and not dotgit.is_symlink():
+        aside = worktree / ".git-from-executor"
+        n = 1
+        while os.path.lexists(aside):
+            n += 1
+            aside = worktree / f".git-from-executor-{n}"
+        dotgit.rename(aside)
+        what = f"replaced by a repository of its own (moved to {aside.name})"
+    elif os.path.lexists(dotgit):
+        what = "pointed elsewhere"
+        dotgit.unlink()
+    else:
+        what = ""  # deleted: nothing read it, nothing else changes; put back without a verdict
+    dotgit.write_text(want)
+    if not what:
+        return None
+    return Violation(".git", "control", "worktree's .git changed behind wo-git's back", "worktree",
+                     what + "; restored")
+
+
 def _finish_without_worktree(
-    repo: Repo, cfg: Config, tk: Ticket, worktree: Path, facts: RunFacts, snap: Path | None
+    repo: Repo, cfg: Config, tk: Ticket, worktree: Path, facts: RunFacts, found: list[Violation]
 ) -> PostRunResult:
     """The worktree was removed (or cannot be repaired): record that, commit only a report."""
-    found: list[Violation] = []
-    if snap is not None:
-        found += snapshot.compare_and_restore(repo, snap, None)
-        tk = load_ticket(repo, tk.id, cfg)
     facts.error = (facts.error + "; " if facts.error else "") + f"the worktree {worktree} was removed or broken"
     status = "GUARD_REJECTED" if found else "NO_REPORT"
     report = _compose(tk, None, status, facts, diffstat.DiffStat(), [], found, repo=repo, worktree=worktree)
@@ -332,7 +389,8 @@ def _finish_without_worktree(
         repo, tk, event="report", role="executor", round_=tk.round,
         subject=f"wo {tk.label} report: round {tk.round}: {status}", body="the worktree was lost",
         files={tk.report_path(cfg): report.encode()},
-        trailers={"Wo-Status": status, "Wo-Executor": facts.executor, "Wo-Exit": facts.exit_code},
+        trailers={"Wo-Status": status, "Wo-Executor": facts.executor, "Wo-Exit": facts.exit_code,
+                  "Wo-Sandbox": facts.sandbox},
         parent=facts.round_start, author_name=f"wo-git executor ({facts.executor})",
     )
     repo.prune_worktrees()
@@ -340,8 +398,12 @@ def _finish_without_worktree(
 
 
 def refused_ref(tk: Ticket, round_: int | None = None) -> str:
-    """``refs/wo/rounds/0007-r2``: the round's own commits, and for a refused round what was refused."""
-    return f"refs/wo/rounds/{tk.label}-r{round_ or tk.round}"
+    """``refs/wo-local/rounds/0007-r2``: for a refused round, its own commits and what was refused.
+
+    Outside ``refs/wo/*`` (which the README tells users to push): refused
+    content may hold a secret, so it stays on this machine.
+    """
+    return f"{ROUNDS_LOCAL}{tk.label}-r{round_ or tk.round}"
 
 
 def _keep_refused(
@@ -364,12 +426,12 @@ def _keep_refused(
     repo.update_refs([(name, oid, repo.ref_target(name))], "wo-git: keep refused changes")
 
 
-def _sync_worktree(worktree: Path, branch_ref: str) -> None:
+def _sync_worktree(admin: Path, worktree: Path, branch_ref: str) -> None:
     """Put the worktree back on its branch with the index at the new tip; files untouched."""
-    head = run_git("symbolic-ref", "-q", "HEAD", cwd=worktree, check=False).stdout.decode().strip()
+    head = trusted_git(admin, worktree, "symbolic-ref", "-q", "HEAD").stdout.decode().strip()
     if head != branch_ref:
-        run_git("symbolic-ref", "HEAD", branch_ref, cwd=worktree, check=False)
-    run_git("reset", "-q", cwd=worktree, check=False)
+        trusted_git(admin, worktree, "symbolic-ref", "HEAD", branch_ref)
+    trusted_git(admin, worktree, "reset", "-q")
 
 
 def _compose(
@@ -409,6 +471,7 @@ def _compose(
     lines.append(f"- Model: {facts.model or '-'}")
     lines.append(f"- Session: {facts.session_id or '-'}")
     lines.append(f"- Log: {log_ref(repo, facts.log)} ({facts.output_bytes} bytes)")
+    lines.append(f"- Sandbox: {facts.sandbox}")
     if facts.attempts:
         lines.append("- Attempts: " + "; ".join(facts.attempts))
     if facts.error:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wo_git import runs, tickets, worktrees
+from wo_git import runs, sandbox, tickets, worktrees
 from wo_git.config import Config, load_config
 from wo_git.errors import BadState, ExecutorFailed, InvalidInput
 from wo_git.executors.opencode_server import attach_hint
@@ -47,6 +47,7 @@ class RunOptions:
     new_session: bool = False
     session: str | None = None
     detach: bool = False
+    no_sandbox: bool = False
 
 
 @dataclass
@@ -234,6 +235,8 @@ def detach(repo: Repo, ticket: int | str, opts: RunOptions) -> Launch:
         args.append("--new-session")
     if opts.session:
         args += ["--session", opts.session]
+    if opts.no_sandbox:
+        args.append("--no-sandbox")
     if opts.argv:
         args += ["--", *opts.argv]
     sup_log = runs.logs_dir(repo) / f"{tk.label}-supervisor.log"
@@ -273,6 +276,8 @@ def run(
     cfg, tk, profiles, chain, path, notes = _resolve(repo, ticket, opts)
     for note in notes:
         progress(f"{tk.label}: {note}")
+    if cfg.sandbox == "bwrap" and not opts.no_sandbox:
+        sandbox.probe()  # once per process (cached), before taking a slot: queued runs start in order
     try:
         with runs.hold_run_lock(repo, tk.id):
             queued = f"{tk.label}: queued: {cfg.max_parallel} runs already going"
@@ -335,21 +340,31 @@ def _run_locked(
 ) -> PostRunResult:
     start_commit = tk.branch_tip
     assert start_commit is not None
-    snap_dir = repo.wo_dir / "snapshots" / tk.label
-    snapshot.take(repo, snap_dir, {tk.branch_ref}, worktrees.gitdir_of(path))
+    sb = sandbox.choose("none" if opts.no_sandbox else cfg.sandbox, tk.label)
+    if sb.warning:
+        progress(sb.warning)
+    snap_dir: Path | None = None
+    if not sb.active:
+        # unsandboxed, the executor can write the whole repository: record it to compare after.
+        # Sandboxed it can write nothing there, so whatever moves meanwhile is the user's (or
+        # another wo-git's) doing and is left alone
+        snap_dir = repo.wo_dir / "snapshots" / tk.label
+        snapshot.take(repo, snap_dir, {tk.branch_ref})
     work_file = path / tk.work_path(cfg)
     report_file = path / tk.report_path(cfg)
     prompt = prompt_text(str(work_file), str(report_file), str(path))
-    prompt_file = runs.runs_dir(repo) / f"{tk.label}.prompt"
+    sandbox.prepare(sb, repo, tk.label, path, start_commit)
+    prompt_file = (sb.scratch / "run" if sb.scratch else runs.runs_dir(repo)) / f"{tk.label}.prompt"
     prompt_file.write_text(prompt)
-    base_env = executor_env(repo, tk, path, work_file, report_file)
+    base_env = sb.environ(executor_env(repo, tk, path, work_file, report_file))
     attempts: list[str] = list(notes or [])
     not_started: list[str] = []
     ran: list[str] = []
     facts: RunFacts | None = None
     record = runs.new_record(
         ticket=tk.id, round=tk.round, log="", worktree=str(path), round_start=start_commit,
-        detached=detached, snapshot=str(snap_dir),
+        detached=detached, snapshot=str(snap_dir) if snap_dir else None,
+        sandbox=str(sb.scratch) if sb.scratch else None,
     )
     # on any failure below the run record stays: `wo-git doctor --fix` finishes the run
     for attempt, name in enumerate(chain, start=1):
@@ -411,7 +426,8 @@ def _run_locked(
                     )
                 else:
                     out = supervise(
-                        cmd.argv, cwd=path, env=env, log=logf, stdin=cmd.stdin,
+                        sb.wrap_program(cmd.argv, env, profile.state_dirs), cwd=path, env=env, log=logf,
+                        stdin=cmd.stdin,
                         timeout=timeout, idle_timeout=idle_timeout,
                         parse=functools.partial(parse_line, profile),
                         should_stop=should_stop,
@@ -426,7 +442,7 @@ def _run_locked(
             if hinted:  # a server session had begun: it may have done work, so the round counts
                 facts = RunFacts(exit_code=None, duration=time.monotonic() - t0, executor=name, log=str(log),
                                  round_start=start_commit, model=model, session_id=hinted[0], error=str(err),
-                                 reason="executor-missing")
+                                 reason="executor-missing", sandbox=sb.kind)
             if attempt < len(chain):
                 continue
             break
@@ -440,6 +456,7 @@ def _run_locked(
             exit_code=out.exit_code, duration=out.duration, executor=name, log=str(log),
             round_start=start_commit, model=model, session_id=out.session_id,
             stopped_by=out.stopped_by, reason=reason, output_bytes=out.output_bytes, error=out.error,
+            sandbox=sb.kind,
         )
         if out.rate_limited and attempt < len(chain) and out.stopped_by in (None, "rate-limit"):
             progress(f"{tk.label}: {name} hit a rate limit; falling back to {chain[attempt]}")
@@ -448,19 +465,26 @@ def _run_locked(
     if facts is None:
         # no executor process ever started: no round is spent, nothing is committed
         runs.clear_record(repo, tk.id)
-        shutil.rmtree(snap_dir, ignore_errors=True)
+        if snap_dir is not None:
+            shutil.rmtree(snap_dir, ignore_errors=True)
+        sandbox.cleanup(sb.scratch)
         again = f"-- {shlex.join(opts.argv)}" if opts.argv else f"--executor {chain[0]}"
         raise ExecutorFailed(f"{not_started[0]}; nothing was run or committed: fix it, then `wo-git run "
                              f"{tk.id} {again}` (or another: `wo-git run {tk.id} -- ./your-agent.sh`)")
+    # a process the executor left running outside its group (setsid): unsandboxed, nothing
+    # else ends it (sandboxed, the PID namespace is gone already)
+    sandbox.kill_leftovers(repo.require_root(), tk.id)
     if len(attempts) > 1:
         facts.attempts = attempts
     # each CLI's own state in the worktree (aider's cache) stays out of the change
     facts.worktree_state = list(dict.fromkeys(p for n in ran for p in profiles[n].worktree_state))
     # finish_run reads the ticket again once the snapshot has put the refs back
     with deferred():  # Ctrl-C now waits for the report commit (then exit 130)
-        result = finish_run(repo, cfg, tk, path, facts, snap_dir)
+        result = finish_run(repo, cfg, tk, path, facts, snap_dir, sb)
         runs.clear_record(repo, tk.id)
-        shutil.rmtree(snap_dir, ignore_errors=True)
+        if snap_dir is not None:
+            shutil.rmtree(snap_dir, ignore_errors=True)
+        sandbox.cleanup(sb.scratch)
     return result
 
 

@@ -55,6 +55,8 @@ class RunRecord:
     queued: bool = False
     snapshot: str | None = None
     """folder of the ref/config/hook snapshot taken before the run"""
+    sandbox: str | None = None
+    """the sandboxed run's scratch folder (``<common>/wo/sandbox/NNNN``), if sandboxed"""
     server_url: str | None = None
     server_session: str | None = None
     """an OpenCode server session the run drives: doctor aborts it if the supervisor died"""

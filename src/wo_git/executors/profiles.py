@@ -105,6 +105,9 @@ class ExecutorProfile(BaseModel):
     named in the report); tracked files under them, and anything the executor
     commits, are gathered and guarded as usual. Comes from the profile (the
     base's committed config), never from the worktree."""
+    state_dirs: list[str] = []
+    """Folders (or files) outside the worktree the CLI writes its own state to
+    (``~`` and ``$VARS`` expanded): writable inside the sandbox (``wo_git.sandbox``)."""
 
     @field_validator("session_pattern")
     @classmethod
@@ -226,6 +229,7 @@ BUILTIN_PROFILES: dict[str, ExecutorProfile] = {
             server_args=["--attach", "{server_url}", "--dir", "{worktree}"],
             env={"OPENCODE_DISABLE_AUTOUPDATE": "1"},
             output="opencode",
+            state_dirs=["~/.local/share/opencode", "~/.local/state/opencode", "~/.config/opencode"],
         ),
         ExecutorProfile(
             name="codex",
@@ -234,6 +238,7 @@ BUILTIN_PROFILES: dict[str, ExecutorProfile] = {
             resume_argv=["codex", "exec", "resume", *_CODEX_FLAGS, "{session}", "{prompt}"],
             model_args=["-m", "{model}"],
             output="codex",
+            state_dirs=["$CODEX_HOME", "~/.codex"],
         ),
         ExecutorProfile(
             name="claude",
@@ -242,6 +247,7 @@ BUILTIN_PROFILES: dict[str, ExecutorProfile] = {
             model_args=["--model", "{model}"],
             env={"DISABLE_AUTOUPDATER": "1"},
             output="claude",
+            state_dirs=["$CLAUDE_CONFIG_DIR", "~/.claude", "~/.claude.json"],
         ),
         ExecutorProfile(
             name="aider",
@@ -272,6 +278,7 @@ BUILTIN_PROFILES: dict[str, ExecutorProfile] = {
             # flags above, and listed for argv overrides that drop them
             worktree_state=[".aider.tags.cache.v4/", ".aider.chat.history.md", ".aider.input.history",
                             ".aider.llm.history"],
+            state_dirs=["~/.aider"],
         ),
     )
 }

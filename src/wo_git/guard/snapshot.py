@@ -31,8 +31,11 @@ from wo_git.errors import StaleRef
 from wo_git.git import Repo, clean_git_env
 from wo_git.guard.check import Violation
 
-WATCHED_FILES = ("config", "config.worktree", "HEAD", "commondir")
+WATCHED_FILES = ("config", "config.worktree", "HEAD", "commondir", "shallow", "objects/info/alternates",
+                 "objects/info/http-alternates")
 WATCHED_DIRS = ("hooks", "info")
+WORKTREE_FILES = ("config.worktree", "gitdir", "commondir", "locked", "info")
+"""watched in every linked worktree's git dir (``worktrees/NAME/...``): what redirects git there"""
 IGNORED_REFS = ("refs/stash",)
 RULE_REF = "ref changed behind wo-git's back"
 
@@ -55,12 +58,17 @@ def _ignored(name: str, own: set[str]) -> bool:
     return name in own or name in IGNORED_REFS
 
 
-def _watched(repo: Repo, worktree_gitdir: Path | None) -> list[tuple[Path, str]]:
+def _watched(repo: Repo, known: Tree | None = None) -> list[tuple[Path, str]]:
+    """Every watched path and its name: the common dir's files, and each linked worktree's
+    redirecting files. With ``known`` (a snapshot), only the worktrees it has that still
+    exist: wo-git adds and removes other tickets' worktrees while a run goes on."""
     out = [(repo.common_dir / f, f) for f in WATCHED_FILES + WATCHED_DIRS]
-    if worktree_gitdir is not None:
-        out.append((worktree_gitdir / "config.worktree", "worktree/config.worktree"))
-        out.append((worktree_gitdir / "commondir", "worktree/commondir"))
-        out.append((worktree_gitdir / "info", "worktree/info"))
+    base = repo.common_dir / "worktrees"
+    names = {d.name for d in base.iterdir() if d.is_dir() and not d.is_symlink()} if base.is_dir() else set()
+    if known is not None:
+        names &= {k.split("/")[1] for k in known if k.startswith("worktrees/") and k.count("/") >= 2}
+    for name in sorted(names):
+        out += [(base / name / f, f"worktrees/{name}/{f}") for f in WORKTREE_FILES]
     return out
 
 
@@ -82,9 +90,9 @@ def _scan(live: Path, name: str, out: Tree) -> None:
         out[name] = _Entry("other")
 
 
-def _scan_all(repo: Repo, worktree_gitdir: Path | None) -> Tree:
+def _scan_all(repo: Repo) -> Tree:
     out: Tree = {}
-    for live, name in _watched(repo, worktree_gitdir):
+    for live, name in _watched(repo):
         _scan(live, name, out)
     return out
 
@@ -104,7 +112,7 @@ def take(repo: Repo, dest: Path, own_refs: set[str], worktree_gitdir: Path | Non
         shutil.rmtree(dest)
     (dest / "files").mkdir(parents=True)
     refs = {k: v for k, v in repo.list_refs("refs/").items() if not _ignored(k, own_refs)}
-    files = _scan_all(repo, worktree_gitdir)
+    files = _scan_all(repo)
     (dest / "refs.json").write_text(
         json.dumps({"refs": refs, "own": sorted(own_refs), "taken": time.time()}, indent=1)
     )
@@ -153,7 +161,7 @@ def compare_and_restore(repo: Repo, snap: Path, worktree_gitdir: Path | None = N
     else:
         before, own, files = _load_disk(snap)
     found += _restore_refs(repo, before, own, _taken(snap))
-    found += _restore_files(repo, files, worktree_gitdir)
+    found += _restore_files(repo, files)
     return found
 
 
@@ -217,9 +225,9 @@ def _git(common_dir: Path, *args: str) -> bool:
     return proc.returncode == 0
 
 
-def _restore_files(repo: Repo, files: Tree, worktree_gitdir: Path | None) -> list[Violation]:
+def _restore_files(repo: Repo, files: Tree) -> list[Violation]:
     found: list[Violation] = []
-    for live, name in _watched(repo, worktree_gitdir):
+    for live, name in _watched(repo, files):
         now: Tree = {}
         _scan(live, name, now)
         was = {k: v for k, v in files.items() if k == name or k.startswith(name + "/")}
@@ -227,7 +235,7 @@ def _restore_files(repo: Repo, files: Tree, worktree_gitdir: Path | None) -> lis
             continue
         changed = sorted(k for k in set(now) | set(was) if now.get(k) != was.get(k) and
                          not (now.get(k, _Entry("x")).kind == "dir" and was.get(k, _Entry("y")).kind == "dir"))
-        where = "hooks" if name == "hooks" else "config"
+        where = "hooks" if name == "hooks" else "worktrees" if name.startswith("worktrees/") else "config"
         for key in changed or [name]:
             found.append(Violation(key, "control", f"{where} changed behind wo-git's back", where,
                                    _describe(now.get(key), was.get(key), key) + "; restored"))
