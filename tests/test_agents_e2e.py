@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -172,6 +173,8 @@ def test_profile_end_to_end_resumes_next_round(name: str, repo: Path, tmp_path: 
         assert "- Status: COMPLETED" in report and "Final status: COMPLETED" in report
         t1 = trailers(repo, "wo/0001-hello")
         assert t1["Wo-Status"] == "COMPLETED" and t1["Wo-Executor"] == name, t1
+        # inside wo-git's bubblewrap sandbox (Codex's own sandbox nested in it)
+        assert t1.get("Wo-Sandbox") == ("bwrap" if shutil.which("bwrap") else "none"), t1
         session = t1.get("Wo-Session")
         assert session, t1
         data = show(repo, 1)
@@ -233,6 +236,7 @@ def test_aider_end_to_end(repo: Path, tmp_path: Path) -> None:
     assert "- Status: COMPLETED" in report
     t = trailers(repo, "wo/0001-hello")
     assert t["Wo-Status"] == "COMPLETED" and t["Wo-Executor"] == "aider" and "Wo-Session" not in t, t
+    assert t.get("Wo-Sandbox") == ("bwrap" if shutil.which("bwrap") else "none"), t
     data = show(repo, 1)
     assert (data["status"], data["session"], data["executor"]) == ("COMPLETED", None, "aider")
     # aider's own files stay out of the commit (its chat history goes next to the prompt file)

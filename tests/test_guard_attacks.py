@@ -48,6 +48,7 @@ class Attack:
     smuggle: bool = True  # commit the worktree's state onto the branch afterwards; accept must refuse
     smuggled: str = ""  # the path accept names then, if not the first expected one
     payload: dict[str, bytes] = field(default_factory=dict)  # files the script finds in "$P"
+    sandbox: bool = True  # False: the attack needs the shared git dir, which the sandbox makes read-only
 
 
 def _sub(text: str) -> str:
@@ -121,7 +122,7 @@ ATTACKS = [
     # 8. submodules
     Attack("8-add-submodule", 'git -c protocol.file.allow=always submodule --quiet add "$SUBREPO" vendor/sub\n',
            [(".gitmodules", "control", ".gitmodules"), ("vendor/sub", "control", "gitlink")],
-           left=(".gitmodules",)),
+           left=(".gitmodules",), sandbox=False),
     Attack("8-gitmodules-url", "sed -i 's#url = .*#url = https://evil.example/x.git#' .gitmodules\n",
            [(".gitmodules", "control", ".gitmodules")],
            setup='git -c protocol.file.allow=always submodule --quiet add "$SUBREPO" vendor/sub\n'),
@@ -183,7 +184,7 @@ ATTACKS = [
            "tree=$( (git ls-tree HEAD; printf '100644 blob %s\\t.env\\n' \"$blob\") | git mktree)\n"
            "c=$(git commit-tree -p HEAD -m plumbing \"$tree\")\n"
            'git update-ref "refs/heads/$(git symbolic-ref --short HEAD)" "$c"\n',
-           [(".env", "secrets", ".env")], left=(".env",)),
+           [(".env", "secrets", ".env")], left=(".env",), sandbox=False),
     Attack("13-cherry-pick", "git cherry-pick side >/dev/null\n", [(".github/workflows/ci.yml", "ci", "workflows")],
            setup="git checkout -q -b side && mkdir -p .github/workflows && echo 'on: push' > "
            ".github/workflows/ci.yml && git add -A && git commit -qm ci && git checkout -q main\n",
@@ -192,7 +193,7 @@ ATTACKS = [
            "git commit -qm env\n", [(".env", "secrets", ".env")], left=(".env",)),
     Attack("own-commit-on-new-branch", "git checkout -q -b elsewhere\necho A=1 > .env\ngit add .env\n"
            "git commit -qm env\n", [("refs/heads/elsewhere", "control", "ref changed"), (".env", "secrets", ".env")],
-           left=(".env",), smuggled=".env: secrets / "),
+           left=(".env",), smuggled=".env: secrets / ", sandbox=False),
     # 16. merges
     Attack("16-merge-side-branch", "git merge -q --no-edit side\n", [(".github/workflows/ci.yml", "ci", "workflows")],
            setup="git checkout -q -b side && mkdir -p .github/workflows && echo 'on: push' > "
@@ -294,7 +295,7 @@ def test_attack_is_rejected(attack: Attack, repo: Path, tmp_path: Path, subrepo:
     opened = open_ticket(repo, "attack", *attack.open_args)
     tid, branch, start = str(opened["id"]), str(opened["branch"]), str(opened["commit"])
     body = f'P="{payload}"\nSUBREPO="{subrepo}"\n' + _sub(attack.body) + REPORT_OK
-    r = wo(repo, "run", tid, "--", script(tmp_path, body))
+    r = wo(repo, "run", tid, *(() if attack.sandbox else ("--no-sandbox",)), "--", script(tmp_path, body))
     shown = wo(repo, "show", tid, "--json").json()
     assert isinstance(shown, dict)
     violations = [str(v) for v in shown["violations"]]  # type: ignore[union-attr]
@@ -353,7 +354,8 @@ def test_shared_repository_is_restored(name: str, setup: str, body: str, expect:
     refs_before = "\n".join(ln for ln in refs_before.splitlines() if not ln.startswith(f"refs/heads/{branch} "))
     config_before = (common / "config").read_bytes()
     hooks_before = sorted(p.name for p in (common / "hooks").iterdir())
-    r = wo(repo, "run", tid, "--", script(tmp_path, body + "echo ok > src/ok.py\n" + REPORT_OK))
+    # the after-the-fact snapshot (sandboxed, every one of these fails at once: test_sandbox.py)
+    r = wo(repo, "run", tid, "--no-sandbox", "--", script(tmp_path, body + "echo ok > src/ok.py\n" + REPORT_OK))
     shown = wo(repo, "show", tid, "--json").json()
     assert isinstance(shown, dict)
     violations = [str(v) for v in shown["violations"]]  # type: ignore[union-attr]
@@ -367,7 +369,8 @@ def test_shared_repository_is_restored(name: str, setup: str, body: str, expect:
     refs_after = git(repo, "for-each-ref", "--format=%(refname) %(objectname)")
     refs_after = "\n".join(ln for ln in refs_after.splitlines()
                            if not ln.startswith((f"refs/heads/{branch} ", "refs/wo/tickets/0001 ",
-                                                 "refs/wo/tickets/0002 ", "refs/wo/rounds/")))
+                                                 "refs/wo/tickets/0002 ", "refs/wo/rounds/",
+                                                 "refs/wo-local/rounds/")))
     refs_before = "\n".join(ln for ln in refs_before.splitlines()
                             if not ln.startswith(("refs/wo/tickets/0001 ", "refs/wo/tickets/0002 ")))
     assert refs_after == refs_before

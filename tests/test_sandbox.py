@@ -49,6 +49,9 @@ def _violations(repo: Path, tid: str) -> list[str]:
 # every way out of the worktree an executor script can try; each line may fail
 ESCAPES = """\
 set +e
+echo work > work.txt
+git add work.txt
+git commit -qm "executor's own commit"
 C="$(git rev-parse --git-common-dir)"
 H="$(git rev-parse HEAD)"
 git update-ref refs/heads/main "$H"
@@ -65,9 +68,6 @@ echo '{"t": 9999999999, "ref": "refs/heads/main", "new": "'"$H"'"}' >> "$C/wo/re
 printf '[core]\\n\\thooksPath = /tmp/evil\\n' >> "$HOME/.gitconfig"
 echo evil > "$EVIL"
 setsid sh -c 'sleep 3; echo late > late.txt; git update-ref refs/heads/main HEAD' </dev/null >/dev/null 2>&1 &
-echo work > work.txt
-git add work.txt
-git commit -qm "executor's own commit"
 echo done
 """
 
@@ -151,7 +151,7 @@ def test_without_the_sandbox_the_same_attempts_are_caught_and_put_back(
         assert after[key] == before[key], key
     # the refused round's commits stay local, outside refs/wo/*
     assert git(repo, "for-each-ref", "refs/wo/rounds/") == ""
-    assert git(repo, "log", "-1", "--format=%s", "refs/wo-local/rounds/0001-r1") == "executor's own commit\n"
+    assert "executor's own commit\n" in git(repo, "log", "--format=%s", "refs/wo-local/rounds/0001-r1")
     # the setsid daemon still had the run's WO_* environment: ended when the round ended
     time.sleep(4)
     assert not (repo.parent / "proj.wo" / "0001-nobox" / "late.txt").exists()
@@ -272,3 +272,75 @@ def test_kill_9_of_a_sandboxed_run_ends_the_executor_and_doctor_keeps_its_work(r
     assert git(repo, "log", "-1", "--format=%s", "refs/wo/rounds/0001-r1") == "half done\n"
     assert _trailers(repo, branch)["Wo-Sandbox"] == "bwrap"
     assert not (repo / ".git" / "wo" / "sandbox" / "0001").exists()
+
+
+# ------------------------------------------------------------------ races and stale locks
+
+
+def test_a_lock_left_by_a_killed_process_is_removed_by_doctor(repo: Path, tmp_path: Path) -> None:
+    opened = open_ticket(repo, "locked")
+    tid = str(opened["id"])
+    assert wo(repo, "run", tid, "--", script(tmp_path, "echo x > x.txt\n" + REPORT_OK)).code == 0
+    # what a process killed while holding main's ref lock and the index lock leaves
+    stale = [_common(repo) / "refs" / "heads" / "main.lock", _common(repo) / "index.lock"]
+    for lock in stale:
+        lock.write_text("")
+        os.utime(lock, (time.time() - 60, time.time() - 60))
+    a = wo(repo, "accept", tid)
+    assert a.code == 6 and len(a.err.strip().splitlines()) == 1 and "Another git" not in a.err, a.err
+    d = wo(repo, "doctor", "--fix")
+    assert d.code == 0 and d.out.count("stale-lock") == 2, (d.out, d.err)
+    assert not any(lock.exists() for lock in stale)
+    a = wo(repo, "accept", tid)
+    assert a.code == 0, a.err
+    assert git(repo, "show", "main:x.txt") == "x\n"
+
+
+def test_a_lock_a_live_process_holds_is_left_alone(repo: Path) -> None:
+    lock = _common(repo) / "refs" / "heads" / "main.lock"
+    with open(lock, "w"):
+        os.utime(lock, (time.time() - 60, time.time() - 60))
+        d = wo(repo, "doctor", "--fix")
+        assert "stale-lock" not in d.out and lock.exists()
+    lock.unlink()
+
+
+def test_two_accepts_into_one_base_at_once(repo: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.conftest import WO_GIT
+
+    for slug in ("left", "right"):
+        opened = open_ticket(repo, slug)
+        assert wo(repo, "run", str(opened["id"]), "--", script(tmp_path, f"echo {slug} > {slug}.txt\n"
+                                                               + REPORT_OK, f"{slug}.sh")).code == 0
+    procs = [subprocess.Popen([*WO_GIT, "accept", t], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for t in ("1", "2")]
+    results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
+    codes = sorted(c for c, _ in results)
+    assert codes in ([0, 0], [0, 6]), results
+    for code, err in results:
+        if code == 6:
+            assert len(err.strip().splitlines()) == 1 and "index.lock" not in err, err
+    for t in ("1", "2"):
+        if wo(repo, "show", t, "--json").json()["state"] != "accepted":  # type: ignore[index]
+            r = wo(repo, "accept", t)
+            assert r.code == 0, r.err
+    assert git(repo, "show", "main:left.txt") == "left\n" and git(repo, "show", "main:right.txt") == "right\n"
+    assert git(repo, "status", "--porcelain") == ""
+    assert wo(repo, "doctor").out.strip() == "all well"
+
+
+def test_run_twice_on_one_ticket_at_once(repo: Path, tmp_path: Path) -> None:
+    opened = open_ticket(repo, "twice")
+    tid = str(opened["id"])
+    release = tmp_path / "release"
+    exe = script(tmp_path, f"while [ ! -e {release} ]; do sleep 0.1; done\necho one > one.txt\n" + REPORT_OK)
+    assert wo(repo, "run", tid, "--detach", "--", exe).code == 0
+    before = git(repo, "for-each-ref", "--format=%(refname) %(objectname)")
+    r = wo(repo, "run", tid, "--", exe)
+    assert r.code == 1 and "already running" in r.err and len(r.err.strip().splitlines()) == 1, r.err
+    assert git(repo, "for-each-ref", "--format=%(refname) %(objectname)") == before
+    release.touch()
+    assert wo(repo, "wait", tid).code == 0
+    assert git(repo, "show", f"{opened['branch']}:one.txt") == "one\n"

@@ -11,13 +11,17 @@ repairs:
 - a ticket record without its branch (open killed between the two refs, or
   a branch deleted by hand) while the ticket is not closed: recreate the
   branch at the record.
+- a git lock file (``refs/heads/main.lock``, ``index.lock``, ...) no live
+  process has open: a process killed while holding it. Fix: remove it.
 - a worktree of a closed or unknown ticket, or one git lists as prunable:
   save uncommitted work to ``refs/wo/leftovers/NNNN``, then remove it.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +53,7 @@ class Finding:
 def diagnose(repo: Repo, fix: bool) -> list[Finding]:
     """Every problem found; with ``fix``, each is repaired and marked ``fixed``."""
     out: list[Finding] = []
+    out += _stale_locks(repo, fix)
     out += _unfinished_accepts(repo, fix)
     out += _stale_runs(repo, fix)
     out += _missing_branches(repo, fix)
@@ -113,6 +118,46 @@ def _stale_runs(repo: Repo, fix: bool) -> list[Finding]:
                 shutil.rmtree(snap, ignore_errors=True)
             sandbox.cleanup(Path(rec.sandbox) if rec.sandbox else None)
         f.fixed = True
+    return out
+
+
+STALE_LOCK_SECONDS = 2.0
+"""a lock younger than this is left alone: its creator may not have it open in /proc yet"""
+LOCK_PLACES = ("*.lock", "refs/**/*.lock", "logs/**/*.lock", "worktrees/*/*.lock", "worktrees/*/refs/**/*.lock")
+
+
+def _open_paths() -> set[str]:
+    """Every file some live process has open (``/proc/PID/fd``), as far as this user can see."""
+    out: set[str] = set()
+    for d in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            for fd in d.iterdir():
+                try:
+                    out.add(os.readlink(fd))
+                except OSError:
+                    continue
+        except OSError:
+            continue
+    return out
+
+
+def _stale_locks(repo: Repo, fix: bool) -> list[Finding]:
+    """git's ``*.lock`` files in the git dir (refs, ``index``, ``HEAD``, ``config``,
+    ``packed-refs``) that no live process has open: left by a process killed while it
+    held them (git and libgit2 keep a lock file open until they commit or roll it back).
+    Each blocks every later update of what it locks; fixing removes it."""
+    found = sorted({p for pattern in LOCK_PLACES for p in repo.common_dir.glob(pattern) if p.is_file()})
+    if not found:
+        return []
+    held = _open_paths()
+    out = []
+    for lock in found:
+        if str(lock) in held or time.time() - lock.stat().st_mtime < STALE_LOCK_SECONDS:
+            continue  # a live process holds it, or it is too fresh to tell
+        f = Finding("stale-lock", None, f"{lock} is held by no process", fixed=fix)
+        out.append(f)
+        if fix:
+            lock.unlink(missing_ok=True)
     return out
 
 

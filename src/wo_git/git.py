@@ -684,9 +684,17 @@ class Repo:
 
         ``git read-tree -m -u old new``: the fast-forward update ``git merge``
         uses. It refuses, changing nothing, when local changes would be
-        overwritten; raises :class:`WoGitError` with git's message.
+        overwritten; raises :class:`WoGitError` with git's message, or
+        :class:`StaleRef` (one line, exit 6) when another process holds the index lock.
         """
-        run_git("read-tree", "-m", "-u", old, new, cwd=worktree)
+        proc = run_git("read-tree", "-m", "-u", old, new, cwd=worktree, check=False)
+        if proc.returncode != 0:
+            msg = proc.stderr.decode(errors="replace")
+            if "index.lock" in msg:
+                # another git process (a concurrent accept, the user's git) holds the index
+                raise StaleRef(f"{worktree}'s index is locked by another git process: nothing was "
+                               "changed; re-run the command (or `wo-git doctor --fix` if no git is running)")
+            raise WoGitError(f"git read-tree -m -u {old} {new} failed: {msg.strip() or proc.returncode}")
 
     def free(self) -> None:
         """Release libgit2's file handles."""

@@ -21,9 +21,9 @@ so that, inside it:
   hooks, the other worktrees and wo-git's run data (``<common>/wo/``);
 - the worktree's own git directory (``<common>/worktrees/NAME``) is
   replaced by a private copy in ``<common>/wo/sandbox/NNNN/gitdir`` whose
-  ``HEAD`` is detached at the round's start, and objects go to a private
-  object directory (``GIT_OBJECT_DIRECTORY``) with the real one as
-  ``GIT_ALTERNATE_OBJECT_DIRECTORIES``: ``git status``, ``diff``, ``add``
+  ``HEAD`` is detached at the round's start, and ``<common>/objects`` by a
+  private writable object store whose ``info/alternates`` names the real
+  objects (bound read-only beside it): ``git status``, ``diff``, ``add``
   and even ``commit`` work (the commit moves only the private ``HEAD``),
   while no ref, config file or hook of the repository can change.
   :func:`collect` copies the commits the executor made into the repository
@@ -82,6 +82,7 @@ class Sandbox:
     scratch: Path | None = None
     worktree: Path | None = None
     admin_dir: Path | None = None
+    common_dir: Path | None = None
     ro: list[Path] = field(default_factory=list)
     rw: list[Path] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
@@ -121,6 +122,12 @@ class Sandbox:
             out += [mounts[p], str(p), str(p)]
         if self.scratch is not None and self.admin_dir is not None:
             out += ["--bind", str(self.scratch / "gitdir"), str(self.admin_dir)]
+        if self.scratch is not None and self.common_dir is not None:
+            # the repository's objects, read-only, as the alternate of a private writable store
+            # mounted in their place: no GIT_OBJECT_DIRECTORY, so a repository the agent
+            # creates or clones inside the worktree keeps its own objects
+            out += ["--ro-bind", str(self.common_dir / "objects"), str(self.scratch / "real-objects"),
+                    "--bind", str(self.scratch / "objects"), str(self.common_dir / "objects")]
         out += ["--chdir", str(self.worktree), "--", *argv]
         return out
 
@@ -253,25 +260,25 @@ def prepare(sb: Sandbox, repo: Repo, label: str, worktree: Path, start: str, fre
         (objects / "info").mkdir()
         gitdir.mkdir()
         (scratch / "run").mkdir()
+        (scratch / "real-objects").mkdir()
+        (objects / "info" / "alternates").write_text(f"{scratch / 'real-objects'}\n")
         if admin is not None:
             for name in ("commondir", "gitdir", "index", "MERGE_HEAD", "MERGE_MSG", "MERGE_MODE", "AUTO_MERGE"):
                 if (admin / name).is_file():
                     shutil.copyfile(admin / name, gitdir / name)
         (gitdir / "HEAD").write_text(start + "\n")
-    sb.scratch, sb.worktree, sb.admin_dir = scratch, worktree, admin
+    sb.scratch, sb.worktree, sb.admin_dir, sb.common_dir = scratch, worktree, admin, repo.common_dir
     home = os.environ.get("HOME")
     sb.ro = [repo.common_dir] + ([repo.root] if repo.root else []) + ([Path(home)] if home else [])
     sb.ro += [Path(p) for p in os.environ.get("PATH", "").split(os.pathsep) if os.path.isabs(p)]
     sb.ro.append(Path(sys.executable).parent)
-    sb.rw = [worktree, objects, scratch / "run"] + [_expand(p) for p in COMMON_STATE_DIRS]
+    sb.rw = [worktree, scratch / "run"] + [_expand(p) for p in COMMON_STATE_DIRS]
     for var in ("XDG_CACHE_HOME",):
         if os.environ.get(var):
             sb.rw.append(_expand(os.environ[var]))
     # the user's own additions for this machine (a shared build cache, say): never from the
     # committed config, which an executor's earlier round could have proposed
     sb.rw += [_expand(p) for p in os.environ.get(WRITABLE_ENV, "").split(os.pathsep) if p.strip()]
-    sb.env = {"GIT_OBJECT_DIRECTORY": str(objects),
-              "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(repo.common_dir / "objects")}
     return sb
 
 
@@ -306,6 +313,8 @@ def collect(repo: Repo, scratch: Path, start: str) -> tuple[str | None, str | No
     if head == start or len(head) not in (40, 64) or any(c not in "0123456789abcdef" for c in head):
         return None, (None if head == start else f"the private HEAD is not a commit id: {head[:60]!r}")
     if repo.ref_target(head) is None and not _has(repo, head):
+        # the executor could rewrite its store's own alternates: read only the store itself
+        (scratch / "objects" / "info" / "alternates").unlink(missing_ok=True)
         alt = {"GIT_ALTERNATE_OBJECT_DIRECTORIES": str(scratch / "objects")}
         pack = trusted_git(repo.common_dir, None, "pack-objects", "--stdout", "--revs",
                            input=f"{head}\n^{start}\n".encode(), env=alt)

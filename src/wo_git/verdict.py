@@ -20,7 +20,7 @@ from pathlib import Path
 
 from wo_git import tickets, worktrees
 from wo_git.config import Config
-from wo_git.errors import BadState, GuardRejected, InvalidInput, MergeConflict, WoGitError
+from wo_git.errors import BadState, GuardRejected, InvalidInput, MergeConflict, StaleRef, WoGitError
 from wo_git.executors.profiles import state_excludes, worktree_state_of
 from wo_git.git import Repo, format_message, run_git
 from wo_git.guard.check import Violation, check_commits, format_violations
@@ -179,6 +179,8 @@ def accept(
             for wt in checked_out:
                 try:
                     repo.two_way_checkout(Path(wt), base_tip, merge)
+                except StaleRef:
+                    raise  # another git process holds the index: one line, exit 6
                 except WoGitError as err:
                     raise BadState(f"cannot update {wt}: {err}; commit or stash local changes first "
                                    "(nothing was changed)") from None
