@@ -141,7 +141,7 @@ class Sandbox:
         if not self.active or not argv:
             return list(argv)
         exe = shutil.which(argv[0], path=env.get("PATH"))
-        if exe is None:
+        if exe is None or not _loadable(exe):
             return list(argv)
         return self.wrap([os.path.abspath(exe), *argv[1:]], extra_rw)
 
@@ -151,6 +151,17 @@ class Sandbox:
         out["WO_SANDBOX"] = self.kind
         out.update(self.env)
         return out
+
+
+def _loadable(exe: str) -> bool:
+    """Whether execve can start ``exe`` (``#!`` or ELF): bwrap's execvp would run anything
+    else through ``/bin/sh``, where an unsandboxed run refuses it (ENOEXEC)."""
+    try:
+        with open(exe, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return False
+    return head.startswith(b"#!") or head == b"\x7fELF"
 
 
 def _expand(p: str | Path) -> Path:
