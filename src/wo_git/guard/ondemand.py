@@ -27,10 +27,14 @@ from wo_git.verdict import guard_ticket
 def _ticket_of_worktree(repo: Repo, cwd: Path) -> tickets.Ticket | None:
     head = run_git("symbolic-ref", "-q", "HEAD", cwd=cwd, check=False).stdout.decode().strip()
     m = re.fullmatch(r"refs/heads/wo/(\d{4,})-[a-z0-9._-]+", head)
-    if not m:
+    number = m.group(1) if m else None
+    if number is None and os.environ.get("WO_SANDBOX") == "bwrap" and os.environ.get("WO_TICKET", "").isdigit():
+        # inside wo-git's sandbox HEAD is a private detached copy: the run names its ticket
+        number = os.environ["WO_TICKET"]
+    if number is None:
         return None
     try:
-        return tickets.load(repo, int(m.group(1)))
+        return tickets.load(repo, int(number))
     except Exception:  # a branch named like a ticket without a record: plain policy
         return None
 
