@@ -112,7 +112,7 @@ def test_reject_keeps_record_and_leftovers(repo: Path, tmp_path: Path) -> None:
     r = wo(repo, "reject", "1", "--reason", "Not needed after all.", "--json")
     assert r.code == 0, r.err
     assert not wt.exists() and git(repo, "branch", "--list", "wo/*") == ""
-    assert git(repo, "show", "refs/wo/leftovers/0001:later.txt") == "work done after the report\n"
+    assert git(repo, "show", "refs/wo-local/leftovers/0001:later.txt") == "work done after the report\n"
     msg = git(repo, "log", "-1", "--format=%B", "refs/wo/tickets/0001")
     assert "Not needed after all." in msg and "Wo-Event: reject" in msg
     assert wo(repo, "show", "1", "--json").json()["state"] == "rejected"  # type: ignore[index]

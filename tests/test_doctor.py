@@ -86,7 +86,7 @@ def test_doctor_restores_missing_branch_and_removes_orphans(repo: Path, tmp_path
     (wt / "extra.txt").write_text("late work\n")
     git(repo, "worktree", "lock", str(wt))
     assert wo(repo, "reject", "2", "--reason", "x").code == 0
-    assert git(repo, "show", "refs/wo/leftovers/0002:extra.txt") == "late work\n"
+    assert git(repo, "show", "refs/wo-local/leftovers/0002:extra.txt") == "late work\n"
     assert "all well" in wo(repo, "doctor", "--fix").out or not wt.exists()
 
 

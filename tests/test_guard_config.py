@@ -58,3 +58,22 @@ def test_each_ticket_uses_its_own_base_branch_config(repo: Path, tmp_path: Path)
     assert wo(repo, "run", "1", "--", exe).code == 0
     assert wo(repo, "run", "2", "--", exe).code == 3
     assert _status(repo, 2)[1][0].startswith("notes.txt: secrets / *.txt")
+
+
+def test_a_key_appended_to_inits_config_is_top_level(repo: Path) -> None:
+    """Appending `key = value` to the file init wrote sets that key (no table is left open at the end)."""
+    assert wo(repo, "init", "--no-hook").code == 0
+    with (repo / ".wo-git.toml").open("a") as fh:
+        fh.write('mailbox = "orders"\n')
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--no-verify", "-m", "wo-git")
+    r = wo(repo, "open", "x", "--title", "X", "--task", "t", "--json")
+    assert r.code == 0, r.err
+    assert r.json()["work_file"].startswith("orders/")  # type: ignore[index]
+
+
+def test_a_bad_config_names_the_key_and_what_to_do(repo: Path) -> None:
+    _commit_config(repo, "timeout = \"soon\"\n")
+    r = wo(repo, "open", "x", "--title", "X", "--task", "t")
+    assert r.code == 1
+    assert r.err.count("\n") == 1 and "timeout" in r.err and "fix it and commit" in r.err

@@ -239,7 +239,7 @@ def test_cli_state_in_the_worktree_is_left_out_and_kept(repo: Path, tmp_path: Pa
     r = wo(repo, "accept", "1", "--json")
     assert r.code == 0, r.err
     assert r.json()["leftovers"] is None  # type: ignore[index]
-    assert git(repo, "for-each-ref", "refs/wo/leftovers") == ""
+    assert git(repo, "for-each-ref", "refs/wo-local/leftovers") == ""
 
 
 @pytest.mark.parametrize("case", ["near-name", "nested", "other-profile", "committed", "tracked"])

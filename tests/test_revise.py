@@ -47,7 +47,7 @@ def test_stale_mailbox_copies_never_fail_a_later_round(repo: Path, tmp_path: Pat
     assert r.code == 0, r.err
     data = r.json()
     assert isinstance(data, dict) and data["leftovers"] is None
-    assert git(repo, "for-each-ref", "refs/wo/leftovers") == ""
+    assert git(repo, "for-each-ref", "refs/wo-local/leftovers") == ""
     assert "x = 1" in git(repo, "show", "main:src/app.py")
     assert "w04-review.md" in git(repo, "ls-tree", "-r", "--name-only", "main")
 

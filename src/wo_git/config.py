@@ -71,7 +71,8 @@ def parse_config(text: str, origin: str = CONFIG_FILE) -> Config:
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise InvalidConfig(f"{origin}: {where}: {first['msg']} (see `wo-git init` for the format)") from None
+        hint = "fix it and commit; the keys are in the README, Configuration"
+        raise InvalidConfig(f"{origin}: {where}: {first['msg']} ({hint})") from None
 
 
 DEFAULT_CONFIG_TEXT = '''\
@@ -93,7 +94,7 @@ DEFAULT_CONFIG_TEXT = '''\
 # remote = "origin"                # share tickets there: ids allocated on it, workers, wait, accept
 # sandbox = "bwrap"                # bwrap: executors and checks run under bubblewrap | none
 
-[guard]
+# [guard]                          # uncomment with a key below; top-level keys go above
 # Extra gitignore-style patterns per protected category, added to the defaults.
 # secrets = []
 # deploy = []

@@ -14,7 +14,7 @@ repairs:
 - a git lock file (``refs/heads/main.lock``, ``index.lock``, ...) no live
   process has open: a process killed while holding it. Fix: remove it.
 - a worktree of a closed or unknown ticket, or one git lists as prunable:
-  save uncommitted work to ``refs/wo/leftovers/NNNN``, then remove it.
+  save uncommitted work to ``refs/wo-local/leftovers/NNNN``, then remove it.
 """
 
 from __future__ import annotations

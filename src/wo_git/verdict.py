@@ -9,7 +9,7 @@ conflict names the files and changes nothing.
 
 Both verdicts remove the ticket's worktree and branch and keep
 ``refs/wo/tickets/NNNN``. Anything uncommitted in the worktree is first
-saved as a commit on ``refs/wo/leftovers/NNNN`` so no executor work is lost.
+saved as a commit on ``refs/wo-local/leftovers/NNNN`` so no executor work is lost.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def guard_ticket(repo: Repo, cfg: Config, tk: tickets.Ticket, base_tip: str, tip
 
 
 def _save_leftovers(repo: Repo, cfg: Config, tk: tickets.Ticket) -> str | None:
-    """Commit whatever the worktree holds beyond its HEAD to ``refs/wo/leftovers/NNNN``."""
+    """Commit whatever the worktree holds beyond its HEAD to ``refs/wo-local/leftovers/NNNN``."""
     path = worktrees.worktree_path(repo, cfg, tk)
     if not (path / ".git").exists():
         return None
@@ -91,7 +91,7 @@ def _save_leftovers(repo: Repo, cfg: Config, tk: tickets.Ticket) -> str | None:
     msg = format_message(f"wo {tk.label}: uncommitted work left in the worktree", "",
                          {"Wo-Ticket": tk.label, "Wo-Role": "system", "Wo-Event": "leftovers"})
     oid = repo.write_commit([head], msg, tree=tree)
-    name = f"refs/wo/leftovers/{tk.label}"
+    name = f"refs/wo-local/leftovers/{tk.label}"
     repo.update_refs([(name, oid, repo.ref_target(name))], "wo-git: keep leftovers")
     return name
 
