@@ -21,16 +21,17 @@ import tempfile
 from typing import Any
 
 from wo_git import runs, tickets
-from wo_git.git import Repo
+from wo_git.git import Repo, run_git
 from wo_git.types import CommitId
 
 CACHE_NAME = "list-cache.json"
 _FIELDS = ("slug", "title", "base", "round", "state", "status")
-_VERSION = 1
+_VERSION = 2
 
 
 def _digest(oid: str, facts: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps([oid, [facts.get(k) for k in _FIELDS]]).encode()).hexdigest()[:16]
+    text = "\0".join([oid, *(repr(facts.get(k)) for k in _FIELDS)])
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def _read(path: str) -> dict[str, dict[str, Any]]:
@@ -50,6 +51,23 @@ def _valid(oid: str, entry: object) -> bool:
             and entry.get("digest") == _digest(oid, entry))
 
 
+def refs_under(repo: Repo, prefix: str) -> dict[str, str]:
+    """``{ref name: commit id}`` for the direct (not symbolic) refs under ``prefix`` (ending in ``/``).
+
+    ``git for-each-ref PREFIX`` reads only that part of the ref store, where
+    :meth:`Repo.list_refs` visits every ref (a busy repository has a branch
+    and a record per ticket). Raises :class:`~wo_git.errors.WoGitError` if git fails.
+    """
+    out = run_git("for-each-ref", "--format=%(objectname) %(symref) %(refname)", prefix,
+                  cwd=repo.common_dir).stdout.decode()
+    refs: dict[str, str] = {}
+    for line in out.splitlines():
+        oid, symref, name = line.split(" ", 2)
+        if not symref:
+            refs[name] = oid
+    return refs
+
+
 def summaries(repo: Repo) -> list[tickets.Ticket]:
     """Every ticket, ascending by id, with ``events`` empty and ``branch_tip`` unset.
 
@@ -58,9 +76,9 @@ def summaries(repo: Repo) -> list[tickets.Ticket]:
     raises for a record it has to read from git.
     """
     records: list[tuple[int, CommitId]] = []
-    for name, oid in repo.list_refs(tickets.RECORD_PREFIX).items():
+    for name, oid in refs_under(repo, tickets.RECORD_PREFIX).items():
         tail = name[len(tickets.RECORD_PREFIX):]
-        if tail.isdigit() and not oid.startswith("ref:"):
+        if tail.isdigit():
             records.append((int(tail), CommitId(oid)))
     records.sort()
     path = str(repo.wo_dir / CACHE_NAME)

@@ -142,8 +142,10 @@ def claims_elsewhere(repo: Repo, wanted: set[int] | None = None) -> dict[int, tu
     tickets); ``wanted`` limits it to those ticket ids. The first remote in
     name order wins when several hold a claim.
     """
+    from wo_git.listing import refs_under
+
     out: dict[int, tuple[str, Claim]] = {}
-    for name, oid in sorted(repo.list_refs(sync.TRACK_ROOT).items()):
+    for name, oid in sorted(refs_under(repo, sync.TRACK_ROOT).items()):
         remote, _, rest = name[len(sync.TRACK_ROOT):].partition("/")
         kind, _, label = rest.partition("/")
         if kind != "claims" or not label.isdigit() or oid.startswith("ref:"):
