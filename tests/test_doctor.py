@@ -43,6 +43,9 @@ def test_kill_9_of_run_then_doctor_recovers_the_work(repo: Path, tmp_path: Path)
     assert wo(repo, "show", "1", "--json").json()["state"] == "open"  # type: ignore[index]
     r = wo(repo, "wait", "1")
     assert r.code == 1 and "doctor --fix" in r.err
+    listed = wo(repo, "list")
+    assert "0001  open" in listed.out and "[run died unreported: wo-git doctor --fix]" in listed.out
+    assert wo(repo, "list", "--json").json()[0]["needs_doctor"] is True  # type: ignore[index]
     r = wo(repo, "doctor", "--json")
     found = r.json()
     assert isinstance(found, list) and [f["kind"] for f in found] == ["unfinished-run"]
@@ -56,6 +59,7 @@ def test_kill_9_of_run_then_doctor_recovers_the_work(repo: Path, tmp_path: Path)
     assert git(repo, "show", "wo/0001-crash:precious.txt") == "precious\n"
     assert not record.exists()
     assert wo(repo, "doctor").out.strip() == "all well"
+    assert "doctor" not in wo(repo, "list").out
 
 
 def _alive(pid: int) -> bool:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # the real imports, for type checkers; at run time each loads
     from wo_git import config as config_mod
     from wo_git import doctor as doctor_mod
     from wo_git import init as init_mod
-    from wo_git import listing, opening, packet, supervise, tickets, verdict, worktrees
+    from wo_git import listing, opening, packet, runs, supervise, tickets, verdict, worktrees
     from wo_git import review as review_mod
     from wo_git import run as run_mod
     from wo_git import update as update_mod
@@ -58,6 +58,7 @@ else:
     config_mod = lazy.module("wo_git.config")
     init_mod = lazy.module("wo_git.init")
     listing = lazy.module("wo_git.listing")
+    runs = lazy.module("wo_git.runs")
     review_mod = lazy.module("wo_git.review")
     supervise = lazy.module("wo_git.supervise")
     update_mod = lazy.module("wo_git.update")
@@ -318,10 +319,13 @@ def list_(show_all: bool, as_json: bool) -> None:
     repo = _repo()
     items = [t for t in listing.summaries(repo) if show_all or as_json or t.state not in ("accepted", "rejected")]
     claims = remote_claims.claims_elsewhere(repo, {t.id for t in items if t.state == "open"})
+    stale = {t.id for t in items if t.state == "open" and runs.record_path(repo, t.id).exists()}
     rows = [f"{t.label}  {t.state:<9} {(t.status or '-'):<15} r{t.round}  {t.branch:<32} {t.title}"
-            + _claim_note(claims.get(t.id)) for t in items]
+            + _claim_note(claims.get(t.id)) + ("  [run died unreported: wo-git doctor --fix]" if t.id in stale else "")
+            for t in items]
     empty = (remote_sync.no_tickets_hint(repo) or "no tickets") if not items else ""
-    _emit(as_json, [t.to_json() for t in items], "\n".join(rows) if rows else empty)
+    _emit(as_json, [t.to_json() | {"needs_doctor": t.id in stale} for t in items],
+          "\n".join(rows) if rows else empty)
 
 
 def _claim_note(held: tuple[str, remote_claims.Claim] | None) -> str:
