@@ -69,11 +69,20 @@ def test_ticket_worktrees_of_a_submodule_stay_out_of_the_superproject(tmp_path: 
     git(sup, "commit", "-qm", "add lib")
     sub = sup / "libs" / "lib"
     open_ticket(sub, "in-sub")
-    exe = script(tmp_path, 'echo "$WO_WORKTREE" > "$HOME/worktree-was"\necho more >> a.txt\n' + REPORT_OK)
-    r = wo(sub, "run", "1", "--", exe)
+    # git itself works inside the default sandbox, whose git dir is the superproject's
+    # .git/modules/libs/lib; the executor writes only where the sandbox lets it
+    out = tmp_path / "out"
+    out.mkdir()
+    exe = script(tmp_path, f"""
+        test "$WO_SANDBOX" = bwrap
+        echo "$WO_WORKTREE" > {out}/worktree-was
+        git status --porcelain >/dev/null
+        echo more >> a.txt
+        git add a.txt && git commit -qm more
+        """ + REPORT_OK)
+    r = wo(sub, "run", "1", "--", exe, env={"WO_SANDBOX_WRITABLE": str(out)})
     assert r.code == 0, r.err
-    import os
-    where = Path((Path(os.environ["HOME"]) / "worktree-was").read_text().strip())
+    where = Path((out / "worktree-was").read_text().strip())
     assert where == (tmp_path / "super-libs-lib.wo" / "0001-in-sub").resolve()
     assert sup.resolve() not in where.parents
     assert git(sup, "status", "--porcelain", "--untracked-files=all") == ""  # nothing new in the superproject

@@ -151,20 +151,25 @@ def test_clean_update_brings_the_base_and_its_protected_files_are_not_blamed(rep
     assert r.code == 1 and "accepted" in r.err
 
 
-def test_an_executor_merge_it_made_itself_is_checked_in_full(repo: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["bwrap", "none"])
+def test_an_executor_merge_it_made_itself_is_checked_in_full(repo: Path, tmp_path: Path, mode: str) -> None:
     open_ticket(repo, "sneaky", "--scope", "src/**")
-    exe = script(tmp_path, """
-        git checkout -q -b side
+    # inside the default sandbox HEAD is a private detached copy and no branch can be made:
+    # the side history is made on a detached HEAD and merged by its commit id
+    exe = script(tmp_path, f"""
+        test "$WO_SANDBOX" = {mode}
+        git checkout -q --detach
         mkdir -p .github/workflows && echo 'on: push' > .github/workflows/evil.yml
         git add -A && git -c core.hooksPath=/dev/null commit -qm side
+        side=$(git rev-parse HEAD)
         git checkout -q -
         echo 'x = 1' >> src/app.py && git add -A && git commit -qm work
-        git merge -q --no-ff side -m "wo update
+        git merge -q --no-ff "$side" -m "wo update
 
 Wo-Role: system
 Wo-Event: update"
         """ + REPORT_OK)
-    r = wo(repo, "run", "1", "--", exe)
+    r = wo(repo, "run", "1", *(["--no-sandbox"] if mode == "none" else []), "--", exe)
     assert r.code == 3, r.out + r.err
     assert "evil.yml" in git(repo, "show", "wo/0001-sneaky:work-orders/0001-sneaky/w02-report.md")
 
