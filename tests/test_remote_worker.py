@@ -19,6 +19,8 @@ from pathlib import Path
 from remotes import clone, git_daemon, make_origin, remote_refs
 
 from conftest import WO_GIT, git, wo
+from wo_git.remote.worker import renew_interval
+from wo_git.supervise import GRACE_SECONDS, POLL_SECONDS
 
 
 def open_many(root: Path, n: int) -> None:
@@ -124,33 +126,68 @@ def test_kill_9_then_exactly_one_worker_takes_over_after_the_lease(tmp_path: Pat
     assert not remote_refs(origin, "refs/wo/claims/")
 
 
+LEASE = 3.0
+"""``--lease`` of the workers in the takeover tests, seconds"""
+PUSH_ROUND_TRIP = 10.0
+"""allowance for one CAS push over ``file://`` (a new git process, the remote's ref locks) on a loaded CI box"""
+
+
+def _executor_groups(script: Path) -> set[int]:
+    """Process groups (host pgids) of the processes running ``script`` as an executor.
+
+    Looked up by command line: under bubblewrap (``--unshare-pid``) the ``$$``
+    the script sees is a pid in its own PID namespace, meaningless outside.
+    The worker and ``wo-git run`` name the script too and are left out.
+    """
+    ps = subprocess.run(["ps", "-ww", "-eo", "pgid=,args="], capture_output=True, text=True, check=True).stdout
+    return {int(line.split(None, 1)[0]) for line in ps.splitlines()
+            if str(script) in line and " -m wo_git " not in line}
+
+
+def _group_alive(pgids: set[int]) -> set[int]:
+    ps = subprocess.run(["ps", "-eo", "pgid="], capture_output=True, text=True, check=True).stdout
+    return pgids & {int(x) for x in ps.split()}
+
+
 def test_a_worker_whose_claim_was_taken_publishes_nothing(tmp_path: Path) -> None:
     origin, a = make_origin(tmp_path)
     open_many(a, 1)
     ran = tmp_path / "ran.log"
     pidfile = tmp_path / "slow.pid"
-    slow = executor(tmp_path, ran, f"echo $$ > {pidfile}\necho slow > slow.txt\nsleep 20\n", "slow.sh")
+    # it runs far past the deadline below: only a stop can end it in time
+    slow = executor(tmp_path, ran, f"echo $$ > {pidfile}\necho slow > slow.txt\nsleep 600\n", "slow.sh")
     fast = executor(tmp_path, ran, "echo fast > fast.txt\n", "fast.sh")
-    stalled = start_worker(clone(origin.as_uri(), tmp_path / "stalled"), "--lease", "3", "--", slow)
-    _wait_for(pidfile)
-    os.kill(stalled.pid, signal.SIGSTOP)  # the worker stalls (its executor goes on): no renewals
+    stalled = start_worker(clone(origin.as_uri(), tmp_path / "stalled"), "--lease", f"{LEASE:g}", "--", slow)
+    groups: set[int] = set()
     try:
-        other = start_worker(clone(origin.as_uri(), tmp_path / "other"), "--once", "--lease", "3", "--", fast)
-        out, err = other.communicate(timeout=300)
-        assert other.returncode == 0, err
-        assert json.loads(out)["published"] == [1]
+        _wait_for(pidfile)
+        groups = _executor_groups(Path(slow))
+        assert groups, "the slow executor is not found by its command line"
+        os.kill(stalled.pid, signal.SIGSTOP)  # the worker stalls (its executor goes on): no renewals
+        try:
+            other = start_worker(clone(origin.as_uri(), tmp_path / "other"), "--once", "--lease", f"{LEASE:g}",
+                                 "--", fast)
+            out, err = other.communicate(timeout=300)
+            assert other.returncode == 0, err
+            assert json.loads(out)["published"] == [1]
+            assert _group_alive(groups), "the stalled worker's executor ended before its worker woke"
+        finally:
+            os.kill(stalled.pid, signal.SIGCONT)
+        # the stalled worker wakes, finds its claim taken, stops its executor and publishes nothing. By
+        # design: its renewal is overdue, so it pushes one at once (at most one renew interval in any
+        # case), the push is rejected (one round trip), and the run's supervisor sees the abort within
+        # its poll interval and ends the group (SIGTERM, SIGKILL after the grace)
+        bound = renew_interval(LEASE) + PUSH_ROUND_TRIP + POLL_SECONDS + GRACE_SECONDS
+        woke = time.monotonic()
+        while _group_alive(groups):
+            assert time.monotonic() - woke < bound, f"the executor of the lost claim was not stopped in {bound:g} s"
+            time.sleep(0.1)
     finally:
-        os.kill(stalled.pid, signal.SIGCONT)
-    # the stalled worker wakes, finds its claim taken, stops its executor and publishes nothing
-    deadline = time.monotonic() + 60
-    while True:
-        proc = subprocess.run(["ps", "-o", "pid=", "-p", pidfile.read_text().strip()], capture_output=True, text=True)
-        if not proc.stdout.strip():
-            break
-        assert time.monotonic() < deadline, "the executor of the lost claim was not stopped"
-        time.sleep(0.2)
-    os.killpg(stalled.pid, signal.SIGINT)
-    _out, err = stalled.communicate(timeout=120)
+        os.killpg(stalled.pid, signal.SIGCONT)
+        os.killpg(stalled.pid, signal.SIGINT)
+        _out, err = stalled.communicate(timeout=120)
+        for pgid in _group_alive(groups):  # a failed test leaves no executor behind
+            os.killpg(pgid, signal.SIGKILL)
     assert "taken over" in err
     assert reports_per_ticket(origin) == {"0001": 1}
     assert git(origin, "show", "refs/heads/wo/0001-t0:fast.txt") == "fast\n"

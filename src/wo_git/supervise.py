@@ -26,6 +26,9 @@ from typing import Any, BinaryIO, Protocol
 from wo_git.errors import ExecutorFailed
 
 GRACE_SECONDS = 5.0
+"""seconds a stopped executor group gets between SIGTERM and SIGKILL"""
+POLL_SECONDS = 0.5
+"""longest wait between two checks of ``should_stop`` and the time limits"""
 MAX_LINE = 1 << 16
 
 
@@ -132,7 +135,7 @@ def supervise(
     plus ``PWD`` set to ``cwd`` (a shell exports ``PWD`` on ``cd``; an
     inherited one names the directory the user ran wo-git in, and OpenCode
     takes its project folder from ``PWD``, refusing writes elsewhere as
-    ``external_directory``). ``should_stop`` is polled about twice a second and returns a reason
+    ``external_directory``). ``should_stop`` is polled every :data:`POLL_SECONDS` at most and returns a reason
     (``"abort"``) to stop. Raises :class:`ExecutorFailed` only when the
     program cannot be started at all (missing, not executable).
     """
@@ -192,7 +195,7 @@ def supervise(
                 out.stopped_by = reason
                 _kill_group(pgid, proc)
                 break
-            for _key, _ev in sel.select(timeout=0.5):
+            for _key, _ev in sel.select(timeout=POLL_SECONDS):
                 try:
                     chunk = os.read(fd, 1 << 16)
                 except BlockingIOError:

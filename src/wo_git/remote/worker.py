@@ -41,6 +41,20 @@ from wo_git.remote.transport import RemoteUnreachable, Update
 from wo_git.run import ticket_config
 from wo_git.types import CommitId
 
+RENEWALS_PER_LEASE = 3
+"""a claim's lease is renewed every ``lease / RENEWALS_PER_LEASE`` seconds"""
+
+
+def renew_interval(lease: float) -> float:
+    """Seconds between two renewals of a claim held for ``lease`` seconds.
+
+    It also bounds how late a worker notices that its claim was taken over:
+    one interval plus one push round trip (the rejected renewal), after which
+    the executor's supervisor stops it within its poll interval and grace
+    (:data:`wo_git.supervise.POLL_SECONDS`, :data:`wo_git.supervise.GRACE_SECONDS`).
+    """
+    return lease / RENEWALS_PER_LEASE
+
 
 @dataclass
 class WorkerOptions:
@@ -53,7 +67,7 @@ class WorkerOptions:
     once: bool = False
     """exit when the remote has no open ticket left that this worker could run"""
     lease: float = 60.0
-    """how long a claim holds without renewal; renewed every ``lease / 3``"""
+    """how long a claim holds without renewal; renewed every :func:`renew_interval` (``lease / 3``)"""
     poll: float = 2.0
     """longest pause between fetches while idle (it backs off up to this)"""
     timeout: float | None = None
@@ -208,7 +222,7 @@ def _renew(repo: Repo, opts: WorkerOptions, worker: str, active: dict[int, _Acti
            say: Callable[[str], None]) -> None:
     now = time.monotonic()
     for a in active.values():
-        if a.lost or now - a.renewed < opts.lease / 3:
+        if a.lost or now - a.renewed < renew_interval(opts.lease):
             continue
         try:
             new = claims.renew(repo, opts.remote, a.claim, worker, opts.lease)
