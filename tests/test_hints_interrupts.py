@@ -9,6 +9,7 @@ half-done.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -17,6 +18,11 @@ from pathlib import Path
 from conftest import REPORT_OK, WO_GIT, git, open_ticket, script, wo
 
 INTERRUPTED = (130, -signal.SIGINT)
+
+
+def _crash(err: str) -> str:
+    m = re.search(r"traceback in (\S+)", err)
+    return Path(m.group(1)).read_text() if m else ""
 
 
 def _start(cwd: Path, *args: str) -> subprocess.Popen[str]:
@@ -51,8 +57,8 @@ def test_ctrl_c_during_open_creates_all_or_nothing(repo: Path) -> None:
         proc = _start(repo, "open", f"t{n}", "--title", "T", "--task", "Do it.")
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=60)
-        assert proc.returncode in (0, *INTERRUPTED)
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode in (0, *INTERRUPTED), err
     refs = git(repo, "for-each-ref", "--format=%(refname)", "refs/wo/tickets/").split()
     records = {r.rsplit("/", 1)[-1] for r in refs}
     branches = git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/wo/").split()
@@ -72,7 +78,7 @@ def test_ctrl_c_during_accept_finishes_or_rolls_back(repo: Path, tmp_path: Path)
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=90)
-        assert proc.returncode in (0, *INTERRUPTED), err
+        assert proc.returncode in (0, *INTERRUPTED), err + _crash(err)
         after = git(repo, "rev-parse", "main").strip()
         state = wo(repo, "show", str(n), "--json").json()["state"]  # type: ignore[index]
         wt = repo.parent / f"{repo.name}.wo" / f"{n:04d}-a{n}"

@@ -1,5 +1,11 @@
 from __future__ import annotations
 
-from wo_git.cli import main
+import sys
+
+try:
+    from wo_git.cli import main
+except KeyboardInterrupt:  # Ctrl-C while importing: `python -m` would exit 1, a shell expects 130
+    sys.stderr.write("wo-git: interrupted\n")
+    raise SystemExit(130) from None
 
 raise SystemExit(main())

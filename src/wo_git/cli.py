@@ -659,6 +659,25 @@ def _head_config(repo: Repo) -> Any:
 cli.add_command(plan_group)
 
 
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` wraps a KeyboardInterrupt (directly or down its ``__cause__`` chain).
+
+    Some of Python's own machinery turns a Ctrl-C into another error, e.g.
+    class creation wraps it in RuntimeError ("Error calling __set_name__")
+    when it lands while a library module is being imported. ``__context__``
+    is not followed: an error raised while handling a Ctrl-C (a failed
+    roll-back) is a bug to report, not an interruption.
+    """
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and map errors to exit codes (see :mod:`wo_git.errors`)."""
     try:
@@ -677,8 +696,11 @@ def main(argv: list[str] | None = None) -> int:
         return errors.EXIT_INTERRUPTED
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except Exception:
-        log = Path(os.environ.get("TMPDIR", "/tmp")) / "wo-git-crash.log"
+    except Exception as exc:
+        if _caused_by_interrupt(exc):
+            click.echo("wo-git: interrupted", err=True)
+            return errors.EXIT_INTERRUPTED
+        log = Path(os.environ.get("TMPDIR", "/tmp")) / f"wo-git-crash-{os.getpid()}.log"
         log.write_text(traceback.format_exc())
         click.echo(f"wo-git: unexpected error (a bug); traceback in {log}", err=True)
         return 70
