@@ -107,6 +107,9 @@ class Sandbox:
         ro = list(self.ro)
         if argv and os.path.isabs(argv[0]):
             ro.append(Path(argv[0]).parent)
+        # absolute paths the command names (`-- python /tmp/x/do.py`): readable as outside the sandbox
+        named = [Path(a) if os.path.isdir(a) else Path(a).parent for a in argv[1:] if os.path.isabs(a)]
+        ro += [p for p in named if _under_tmp(p) and not any(w == p or w in p.parents for w in rw)]
         out = ["bwrap", "--die-with-parent", "--unshare-pid",
                "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
         mounts: dict[Path, str] = {}
@@ -282,7 +285,10 @@ def prepare(sb: Sandbox, repo: Repo, label: str, worktree: Path, start: str, fre
     home = os.environ.get("HOME")
     sb.ro = [repo.common_dir] + ([repo.root] if repo.root else []) + ([Path(home)] if home else [])
     sb.ro += [Path(p) for p in os.environ.get("PATH", "").split(os.pathsep) if os.path.isabs(p)]
-    sb.ro.append(Path(sys.executable).parent)
+    # the Python running wo-git, whole (a venv's lib/, not only its bin/) and wo-git's own code (an
+    # editable install's source tree): the guard hook inside the sandbox runs them from under /tmp too
+    sb.ro += [Path(sys.executable).parent, Path(sys.prefix), Path(sys.base_prefix),
+              Path(__file__).resolve().parents[1]]
     sb.rw = [worktree, scratch / "run"] + [_expand(p) for p in COMMON_STATE_DIRS]
     for var in ("XDG_CACHE_HOME",):
         if os.environ.get(var):
