@@ -17,7 +17,7 @@ open -> run (no-op) -> accept, 5,000 files the same steps in raw git
 The ticket repositories are written with ``git fast-import`` in the format
 ``wo-git open``, ``run`` and ``accept``/``reject`` write (the commit messages
 and work files come from wo-git's own :func:`wo_git.git.format_message` and
-:func:`wo_git.mailbox.render_work`): for ticket ``N`` an open commit on the
+:func:`wo_git.tickets.mailbox.render_work`): for ticket ``N`` an open commit on the
 base tip adding ``work-orders/NNNN-tN/w01-work.md`` with trailers
 ``Wo-Ticket/Round/Role/Event/Slug/Title/Base``, recorded at
 ``refs/wo/tickets/NNNN``. A quarter stay open (branch ``wo/NNNN-tN``), a
@@ -49,7 +49,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from wo_git.git import format_message
-from wo_git.mailbox import WorkOrder, render_work, report_name, ticket_label, work_name
+from wo_git.tickets.mailbox import WorkOrder, render_work, report_name, ticket_label, work_name
 
 BIN = Path(sys.executable).parent
 WO = [str(BIN / "wo-git")] if (BIN / "wo-git").exists() else [sys.executable, "-m", "wo_git"]

@@ -20,7 +20,7 @@ from remotes import clone, git_daemon, make_origin, remote_refs
 
 from conftest import WO_GIT, git, wo
 from wo_git.remote.worker import renew_interval
-from wo_git.supervise import GRACE_SECONDS, POLL_SECONDS
+from wo_git.runs.supervise import GRACE_SECONDS, POLL_SECONDS
 
 
 def open_many(root: Path, n: int) -> None:

@@ -24,11 +24,7 @@ from wo_git import __version__, errors, lazy
 if TYPE_CHECKING:  # the real imports, for type checkers; at run time each loads on first use
     from wo_git import config as config_mod
     from wo_git import doctor as doctor_mod
-    from wo_git import init as init_mod
-    from wo_git import listing, opening, packet, runs, supervise, tickets, verdict, worktrees
-    from wo_git import review as review_mod
-    from wo_git import run as run_mod
-    from wo_git import update as update_mod
+    from wo_git import runs, tickets
     from wo_git.git import Repo
     from wo_git.guard import ondemand
     from wo_git.plan import drive as plan_drive
@@ -39,13 +35,19 @@ if TYPE_CHECKING:  # the real imports, for type checkers; at run time each loads
     from wo_git.remote import ids as remote_ids
     from wo_git.remote import sync as remote_sync
     from wo_git.remote import worker as remote_worker
-    from wo_git.supervise import Outcome
+    from wo_git.runs import run as run_mod
+    from wo_git.runs import supervise, worktrees
+    from wo_git.runs.supervise import Outcome
+    from wo_git.setup import init as init_mod
+    from wo_git.tickets import listing, opening, packet, verdict
+    from wo_git.tickets import review as review_mod
+    from wo_git.tickets import update as update_mod
 else:
     doctor_mod = lazy.module("wo_git.doctor")
-    opening = lazy.module("wo_git.opening")
-    packet = lazy.module("wo_git.packet")
+    opening = lazy.module("wo_git.tickets.opening")
+    packet = lazy.module("wo_git.tickets.packet")
     tickets = lazy.module("wo_git.tickets")
-    run_mod = lazy.module("wo_git.run")
+    run_mod = lazy.module("wo_git.runs.run")
     ondemand = lazy.module("wo_git.guard.ondemand")
     plan_drive = lazy.module("wo_git.plan.drive")
     plan_render = lazy.module("wo_git.plan.render")
@@ -56,14 +58,14 @@ else:
     remote_sync = lazy.module("wo_git.remote.sync")
     remote_worker = lazy.module("wo_git.remote.worker")
     config_mod = lazy.module("wo_git.config")
-    init_mod = lazy.module("wo_git.init")
-    listing = lazy.module("wo_git.listing")
+    init_mod = lazy.module("wo_git.setup.init")
+    listing = lazy.module("wo_git.tickets.listing")
     runs = lazy.module("wo_git.runs")
-    review_mod = lazy.module("wo_git.review")
-    supervise = lazy.module("wo_git.supervise")
-    update_mod = lazy.module("wo_git.update")
-    verdict = lazy.module("wo_git.verdict")
-    worktrees = lazy.module("wo_git.worktrees")
+    review_mod = lazy.module("wo_git.tickets.review")
+    supervise = lazy.module("wo_git.runs.supervise")
+    update_mod = lazy.module("wo_git.tickets.update")
+    verdict = lazy.module("wo_git.tickets.verdict")
+    worktrees = lazy.module("wo_git.runs.worktrees")
 
 from wo_git.plan.commands import plan as plan_group
 
@@ -135,7 +137,7 @@ class _InitCommand(click.Command):
     """``init``, whose epilog (the guard's pre-commit entry) is built only when its help is shown."""
 
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        from wo_git.precommit_config import HOOK_REPO
+        from wo_git.setup.precommit_config import HOOK_REPO
 
         self.epilog = "\b\nThe guard's entry under `repos:` in .pre-commit-config.yaml:\n" + "\n".join(
             ("- " if i == 0 else "  ") + ln for i, ln in enumerate(HOOK_REPO.splitlines()))

@@ -51,7 +51,7 @@ class Config(BaseModel):
     checks: list[str] = []
     """shell commands run in the worktree after each run; results go in the report"""
     sandbox: Literal["bwrap", "none"] = "bwrap"
-    """``bwrap``: executors and checks run under bubblewrap (``wo_git.sandbox``); ``none``: unconfined"""
+    """``bwrap``: executors and checks run under bubblewrap (``wo_git.runs.sandbox``); ``none``: unconfined"""
     guard: GuardConfig = GuardConfig()
     """``[guard]``: extra protected patterns per category and an allow-list"""
     executors: dict[str, dict[str, Any]] = {}

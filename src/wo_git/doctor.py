@@ -25,15 +25,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from wo_git import runs, sandbox, tickets, worktrees
+from wo_git import runs, tickets
 from wo_git.errors import WoGitError
 from wo_git.executors.opencode_server import abort_session
 from wo_git.git import Repo
-from wo_git.postrun import RunFacts, finish_run
 from wo_git.remote import sync as remote_sync
-from wo_git.run import ticket_config
-from wo_git.supervise import kill_group
-from wo_git.verdict import _save_leftovers, pending_accepts, repair_accept
+from wo_git.runs import sandbox, worktrees
+from wo_git.runs.postrun import RunFacts, finish_run
+from wo_git.runs.run import ticket_config
+from wo_git.runs.supervise import kill_group
+from wo_git.tickets.verdict import _save_leftovers, pending_accepts, repair_accept
 
 
 @dataclass

@@ -10,7 +10,7 @@ Type checkers see ordinary imports under ``if TYPE_CHECKING:``.
 Why not :class:`importlib.util.LazyLoader`: it puts a half-made module in
 ``sys.modules`` and runs the module's code inside whatever attribute read
 comes first, including CPython's own read of ``__spec__`` when another
-module does ``from wo_git.run import x``. That read clears any error
+module does ``from wo_git.runs.run import x``. That read clears any error
 (``import_ensure_initialized``), so a Ctrl-C arriving during the load was
 swallowed, the module stayed half-initialised, and the command went on to
 fail with ImportError (exit 70) instead of stopping with 130. Here the real

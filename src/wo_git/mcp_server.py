@@ -14,7 +14,7 @@ Built on the official MCP Python SDK (PyPI ``mcp``, major version 2:
 (``readOnlyHint``, ``destructiveHint``, ``idempotentHint``, ``openWorldHint``).
 
 ``wait`` never makes the model poll: it blocks in a worker thread on the
-same kernel wake-up ``wo-git wait`` uses (:func:`wo_git.packet.wait_for`:
+same kernel wake-up ``wo-git wait`` uses (:func:`wo_git.tickets.packet.wait_for`:
 ``flock`` on each run lock), returns when all (or, with ``any``, the first)
 of the tickets has its report, sends a progress notification every
 ``progress_every`` seconds (10 by default) naming each running ticket, its
@@ -41,19 +41,20 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 
-from wo_git import errors, opening, packet, tickets
-from wo_git import run as run_mod
+from wo_git import errors, tickets
 from wo_git.git import Repo
 from wo_git.plan import drive as plan_drive
 from wo_git.plan import state as plan_state
 from wo_git.plan import store as plan_store
 from wo_git.remote import follow as remote_follow
 from wo_git.remote import sync as remote_sync
-from wo_git.review import review as do_review
-from wo_git.review import ticket_diff
-from wo_git.run import ticket_config
-from wo_git.update import update as do_update
-from wo_git.verdict import reject as do_reject
+from wo_git.runs import run as run_mod
+from wo_git.runs.run import ticket_config
+from wo_git.tickets import opening, packet
+from wo_git.tickets.review import review as do_review
+from wo_git.tickets.review import ticket_diff
+from wo_git.tickets.update import update as do_update
+from wo_git.tickets.verdict import reject as do_reject
 
 WAIT_DEFAULT = 50.0
 """Seconds one ``wait`` call blocks by default: under the 60 s tool-call limit of Codex and others."""

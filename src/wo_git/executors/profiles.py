@@ -107,7 +107,7 @@ class ExecutorProfile(BaseModel):
     base's committed config), never from the worktree."""
     state_dirs: list[str] = []
     """Folders (or files) outside the worktree the CLI writes its own state to
-    (``~`` and ``$VARS`` expanded): writable inside the sandbox (``wo_git.sandbox``)."""
+    (``~`` and ``$VARS`` expanded): writable inside the sandbox (``wo_git.runs.sandbox``)."""
 
     @field_validator("session_pattern")
     @classmethod

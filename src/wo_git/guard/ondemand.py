@@ -19,9 +19,9 @@ from wo_git.errors import InvalidInput
 from wo_git.git import Repo, run_git
 from wo_git.guard.check import MailboxRule, Violation, check_changes, check_commits, check_tree
 from wo_git.guard.policy import Policy
-from wo_git.postrun import policy_for
-from wo_git.run import ticket_config
-from wo_git.verdict import guard_ticket
+from wo_git.runs.postrun import policy_for
+from wo_git.runs.run import ticket_config
+from wo_git.tickets.verdict import guard_ticket
 
 
 def _ticket_of_worktree(repo: Repo, cwd: Path) -> tickets.Ticket | None:

@@ -28,15 +28,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from wo_git import diffstat, runs, tickets, worktrees
-from wo_git import run as run_mod
+from wo_git import runs, tickets
 from wo_git.config import Config
 from wo_git.errors import ExecutorFailed, WoGitError
 from wo_git.git import Repo, clean_git_env
-from wo_git.mailbox import parse_report
 from wo_git.plan import gate
 from wo_git.plan.model import Plan, PlanTicket
 from wo_git.plan.state import CLOSED, PlanStatus, TicketView, compute
+from wo_git.runs import run as run_mod
+from wo_git.runs import worktrees
+from wo_git.tickets import diffstat
+from wo_git.tickets.mailbox import parse_report
 
 POLL = 0.3
 """seconds between steps while something runs (reading refs; runs are flock-supervised)"""

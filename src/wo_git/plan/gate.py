@@ -31,9 +31,9 @@ from pathlib import Path
 from wo_git import tickets
 from wo_git.config import Config
 from wo_git.git import Repo
-from wo_git.mailbox import GENERATED_MARK, parse_report
 from wo_git.plan.model import Plan
-from wo_git.review import review as commit_review
+from wo_git.tickets.mailbox import GENERATED_MARK, parse_report
+from wo_git.tickets.review import review as commit_review
 
 RUBRIC = ("presence", "correctness", "completeness", "quality")
 REVIEW_TIMEOUT = 900.0

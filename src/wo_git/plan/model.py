@@ -37,8 +37,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from wo_git.errors import InvalidInput
-from wo_git.mailbox import check_slug
 from wo_git.plan.scopes import check_patterns
+from wo_git.tickets.mailbox import check_slug
 
 NAME_RE = r"^[a-z0-9][a-z0-9._-]{0,59}$"
 

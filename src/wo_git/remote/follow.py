@@ -8,10 +8,10 @@ between rounds with exponential backoff (0.25 s growing by half up to
 :data:`MAX_BACKOFF`); when a record moved, one ``fetch`` brings it in and the
 ticket's state is read again. No model is in the loop: the architect's
 ``wo-git wait`` process does all of it. Tickets running here are waited on
-by :func:`wo_git.packet.wait_for` unchanged.
+by :func:`wo_git.tickets.packet.wait_for` unchanged.
 
 **accept.** From any clone: fetch, check this clone's record equals the
-remote's, accept locally (:func:`wo_git.verdict.accept`: guard, merge,
+remote's, accept locally (:func:`wo_git.tickets.verdict.accept`: guard, merge,
 refs), then push the base, the verdict on the record and the branch's
 deletion in one ``--atomic`` push with a lease on each (the values just
 fetched). If the remote moved in between, the push is refused and the
@@ -25,14 +25,15 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from wo_git import packet, runs, tickets
+from wo_git import runs, tickets
 from wo_git.errors import BadState, InvalidInput, StaleRef
 from wo_git.git import Repo
 from wo_git.remote import sync, transport
 from wo_git.remote.transport import RemoteUnreachable, Update
-from wo_git.run import ticket_config
-from wo_git.verdict import AcceptResult
-from wo_git.verdict import accept as local_accept
+from wo_git.runs.run import ticket_config
+from wo_git.tickets import packet
+from wo_git.tickets.verdict import AcceptResult
+from wo_git.tickets.verdict import accept as local_accept
 
 MAX_BACKOFF = 15.0
 """seconds: the longest pause between two ``ls-remote`` rounds"""
@@ -49,7 +50,7 @@ def wait_for(
     on_progress: Callable[[packet.WaitProgress], None] | None = None,
     progress_every: float = 10.0,
 ) -> packet.WaitResult:
-    """:func:`wo_git.packet.wait_for`, plus tickets run elsewhere when ``remote`` is given.
+    """:func:`wo_git.tickets.packet.wait_for`, plus tickets run elsewhere when ``remote`` is given.
 
     Same result and errors; raises :class:`~wo_git.errors.BadState` for a
     ticket the remote does not have (``wo-git push`` it first) and
@@ -109,7 +110,7 @@ def wait_for(
 
 def accept(repo: Repo, ticket: int | str, *, remote: str | None, force: bool = False, squash: bool = False,
            message: str | None = None) -> AcceptResult:
-    """:func:`wo_git.verdict.accept`, published to ``remote`` atomically when one is given.
+    """:func:`wo_git.tickets.verdict.accept`, published to ``remote`` atomically when one is given.
 
     Raises what the local accept raises, :class:`~wo_git.errors.BadState`
     when this clone's ticket or base is not the remote's (fetch, push or

@@ -36,9 +36,9 @@ from wo_git import runs, tickets
 from wo_git.config import Config
 from wo_git.errors import InvalidInput, StaleRef
 from wo_git.git import Repo, run_git
-from wo_git.mailbox import ticket_label
 from wo_git.remote import transport
 from wo_git.remote.transport import Update
+from wo_git.tickets.mailbox import ticket_label
 from wo_git.types import CommitId
 
 TRACK_ROOT = "refs/wo-remotes/"

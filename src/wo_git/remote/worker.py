@@ -32,13 +32,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wo_git import runs, tickets, worktrees
+from wo_git import runs, tickets
 from wo_git.errors import WoGitError
 from wo_git.git import Repo, clean_git_env
 from wo_git.remote import claims, sync, transport
 from wo_git.remote.claims import Claim
 from wo_git.remote.transport import RemoteUnreachable, Update
-from wo_git.run import ticket_config
+from wo_git.runs import worktrees
+from wo_git.runs.run import ticket_config
 from wo_git.types import CommitId
 
 RENEWALS_PER_LEASE = 3
@@ -51,7 +52,7 @@ def renew_interval(lease: float) -> float:
     It also bounds how late a worker notices that its claim was taken over:
     one interval plus one push round trip (the rejected renewal), after which
     the executor's supervisor stops it within its poll interval and grace
-    (:data:`wo_git.supervise.POLL_SECONDS`, :data:`wo_git.supervise.GRACE_SECONDS`).
+    (:data:`wo_git.runs.supervise.POLL_SECONDS`, :data:`wo_git.runs.supervise.GRACE_SECONDS`).
     """
     return lease / RENEWALS_PER_LEASE
 

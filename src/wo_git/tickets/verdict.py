@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from wo_git import tickets, worktrees
+from wo_git import tickets
 from wo_git.config import Config
 from wo_git.errors import BadState, GuardRejected, InvalidInput, MergeConflict, StaleRef, WoGitError
 from wo_git.executors.profiles import state_excludes, worktree_state_of
@@ -27,9 +27,10 @@ from wo_git.guard.check import Violation, check_commits, format_violations
 from wo_git.guard.policy import normalize_path
 from wo_git.hints import bad_state
 from wo_git.interrupts import deferred
-from wo_git.postrun import policy_for
-from wo_git.review import review_path
-from wo_git.run import ticket_config
+from wo_git.runs import worktrees
+from wo_git.runs.postrun import policy_for
+from wo_git.runs.run import ticket_config
+from wo_git.tickets.review import review_path
 from wo_git.types import CommitId
 
 

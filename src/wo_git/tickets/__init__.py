@@ -24,7 +24,7 @@ from wo_git.errors import BadState, InvalidInput, TicketNotFound
 from wo_git.git import CommitInfo, Repo, format_message
 from wo_git.hints import bad_state
 from wo_git.interrupts import deferred
-from wo_git.mailbox import (
+from wo_git.tickets.mailbox import (
     DEFAULT_CRITERION,
     GENERATED_MARK,
     Background,

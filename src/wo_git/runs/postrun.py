@@ -29,7 +29,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wo_git import diffstat, sandbox
 from wo_git.config import Config
 from wo_git.errors import InvalidConfig
 from wo_git.executors.profiles import load_profiles, state_excludes
@@ -37,12 +36,13 @@ from wo_git.git import Repo, format_message, trusted_git
 from wo_git.guard import snapshot
 from wo_git.guard.check import MailboxRule, Violation, check_commits, check_tree
 from wo_git.guard.policy import Policy
-from wo_git.localpaths import log_ref, scrub
-from wo_git.mailbox import GENERATED_MARK, parse_report
-from wo_git.tickets import Ticket, commit_event
+from wo_git.runs import sandbox
+from wo_git.runs.localpaths import log_ref, scrub
+from wo_git.runs.worktrees import end_merge, reset_mailbox
+from wo_git.tickets import Ticket, commit_event, diffstat
 from wo_git.tickets import load as load_ticket
+from wo_git.tickets.mailbox import GENERATED_MARK, parse_report
 from wo_git.types import CommitId
-from wo_git.worktrees import end_merge, reset_mailbox
 
 LOG_TAIL_LINES = 40
 LOG_TAIL_BYTES = 4096
@@ -450,7 +450,7 @@ def _compose(
 
     Nothing machine-local is committed: the log is named relative to the git
     common dir (``wo/logs/0007-r1-a1.log``) and every absolute path of this
-    machine is replaced (:func:`wo_git.localpaths.scrub`), the executor's
+    machine is replaced (:func:`wo_git.runs.localpaths.scrub`), the executor's
     text included.
     """
     num = f"W{2 * tk.round:02d}"

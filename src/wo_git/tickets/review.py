@@ -15,7 +15,7 @@ from wo_git.config import Config
 from wo_git.errors import BadState, InvalidInput
 from wo_git.git import Repo, run_git
 from wo_git.hints import bad_state
-from wo_git.run import ticket_config
+from wo_git.runs.run import ticket_config
 from wo_git.types import CommitId
 
 

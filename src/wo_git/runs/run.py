@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wo_git import runs, sandbox, tickets, worktrees
+from wo_git import runs, tickets
 from wo_git.config import Config, load_config
 from wo_git.errors import BadState, ExecutorFailed, InvalidInput
 from wo_git.executors.opencode_server import attach_hint
@@ -31,8 +31,9 @@ from wo_git.git import Repo, clean_git_env
 from wo_git.guard import snapshot
 from wo_git.hints import bad_state
 from wo_git.interrupts import deferred
-from wo_git.postrun import PostRunResult, RunFacts, finish_run
-from wo_git.supervise import Outcome, supervise, supervise_server
+from wo_git.runs import sandbox, worktrees
+from wo_git.runs.postrun import PostRunResult, RunFacts, finish_run
+from wo_git.runs.supervise import Outcome, supervise, supervise_server
 
 
 @dataclass

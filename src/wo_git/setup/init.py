@@ -8,7 +8,7 @@ Writes (never clobbering what is there, and leaving every file valid):
 - the architect skill ``.claude/skills/wo-git/SKILL.md`` (kept if it exists);
 - the guard hook in ``.pre-commit-config.yaml``, edited as YAML in the file's
   own style and checked with pre-commit's own validation
-  (:mod:`wo_git.precommit_config`), then ``pre-commit install``;
+  (:mod:`wo_git.setup.precommit_config`), then ``pre-commit install``;
 - the ``wo-git mcp`` server in the architect harnesses' project config
   (:func:`register_mcp_server`: ``.mcp.json``, ``opencode.json(c)``,
   ``.codex/config.toml``), merged into what is there.
@@ -31,7 +31,7 @@ from markdown_it import MarkdownIt
 from wo_git.config import CONFIG_FILE, DEFAULT_CONFIG_TEXT
 from wo_git.errors import InvalidConfig, WoGitError
 from wo_git.git import Repo, clean_git_env, run_git
-from wo_git.precommit_config import HOOK_ID, HOOK_REPO, add_guard_hook
+from wo_git.setup.precommit_config import HOOK_ID, HOOK_REPO, add_guard_hook
 
 __all__ = ["AGENTS_MARK", "HOOK_ID", "HOOK_REPO", "SKILL_PATH", "init"]
 

@@ -29,14 +29,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from wo_git import diffstat, runs, tickets
+from wo_git import runs, tickets
 from wo_git.config import Config
 from wo_git.errors import BadState, InvalidInput, WoGitError
 from wo_git.git import Repo
 from wo_git.hints import bad_state
-from wo_git.localpaths import log_path
-from wo_git.mailbox import GENERATED_MARK, criteria_of, parse_report, parse_work, task_of
-from wo_git.postrun import refused_ref
+from wo_git.runs.localpaths import log_path
+from wo_git.runs.postrun import refused_ref
+from wo_git.tickets import diffstat
+from wo_git.tickets.mailbox import GENERATED_MARK, criteria_of, parse_report, parse_work, task_of
 
 REPORT_LINES = 40
 
@@ -301,7 +302,7 @@ def _waitable(repo: Repo, ticket: int | str) -> tickets.Ticket:
 
 
 def _reported(repo: Repo, tk: tickets.Ticket) -> Packet:
-    from wo_git.run import ticket_config
+    from wo_git.runs.run import ticket_config
 
     cfg = ticket_config(repo, tk)
     tk = tickets.load(repo, tk.id, cfg)

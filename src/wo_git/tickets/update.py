@@ -21,10 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wo_git import tickets, worktrees
+from wo_git import tickets
 from wo_git.errors import BadState, InvalidInput, WoGitError
 from wo_git.git import Repo, format_message, run_git
-from wo_git.run import ticket_config
+from wo_git.runs import worktrees
+from wo_git.runs.run import ticket_config
 from wo_git.types import CommitId
 
 
