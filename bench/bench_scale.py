@@ -49,7 +49,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from wo_git.git import format_message
-from wo_git.tickets.mailbox import WorkOrder, render_work, report_name, ticket_label, work_name
+from wo_git.tickets import report_name, ticket_label, work_name
+from wo_git.tickets.mailbox import WorkOrder, render_work
 
 BIN = Path(sys.executable).parent
 WO = [str(BIN / "wo-git")] if (BIN / "wo-git").exists() else [sys.executable, "-m", "wo_git"]

@@ -29,7 +29,7 @@ def test_version_and_help_import_no_core_library(repo: Path) -> None:
     assert loaded(repo, "--version") == set()
     assert loaded(repo, "--help") == set()
     assert loaded(repo, "plan", "--help") == set()
-    assert {"pygit2", "wo_git.tickets"} <= loaded(repo, "list")
+    assert "wo_git.tickets" in loaded(repo, "list")
 
 
 def test_version_is_the_installed_distributions(repo: Path) -> None:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # the real imports, for type checkers; at run time each loads
     from wo_git.runs import supervise, worktrees
     from wo_git.runs.supervise import Outcome
     from wo_git.setup import init as init_mod
-    from wo_git.tickets import listing, opening, packet, verdict
+    from wo_git.tickets import listing, opening, packet, showcache, verdict
     from wo_git.tickets import review as review_mod
     from wo_git.tickets import update as update_mod
 else:
@@ -60,6 +60,7 @@ else:
     config_mod = lazy.module("wo_git.config")
     init_mod = lazy.module("wo_git.setup.init")
     listing = lazy.module("wo_git.tickets.listing")
+    showcache = lazy.module("wo_git.tickets.showcache")
     runs = lazy.module("wo_git.runs")
     review_mod = lazy.module("wo_git.tickets.review")
     supervise = lazy.module("wo_git.runs.supervise")
@@ -101,8 +102,9 @@ def _note_removed_cwd(cwd: str | None, repo: Repo) -> None:
 
 
 def _emit(as_json: bool, data: Any, text: str | Callable[[], str]) -> None:
+    """Print ``data`` as JSON (``data`` may be a callable making it) or ``text`` (a string or a callable)."""
     if as_json:
-        click.echo(json.dumps(data, indent=2, default=str))
+        click.echo(json.dumps(data() if callable(data) else data, indent=2, default=str))
     else:
         click.echo(text() if callable(text) else text)
 
@@ -319,15 +321,20 @@ def wait(tickets_: tuple[str, ...], timeout: float | None, any_: bool, plan_name
 def list_(show_all: bool, as_json: bool) -> None:
     """Tickets and their states."""
     repo = _repo()
-    items = [t for t in listing.summaries(repo) if show_all or as_json or t.state not in ("accepted", "rejected")]
+    items = listing.summaries(repo, closed=show_all or as_json)
     claims = remote_claims.claims_elsewhere(repo, {t.id for t in items if t.state == "open"})
-    stale = {t.id for t in items if t.state == "open" and runs.record_path(repo, t.id).exists()}
-    rows = [f"{t.label}  {t.state:<9} {(t.status or '-'):<15} r{t.round}  {t.branch:<32} {t.title}"
+    recorded = runs.ids_with(repo, ".json")
+    stale = {t.id for t in items if t.state == "open" and t.id in recorded}
+
+    def text() -> str:
+        if not items:
+            return remote_sync.no_tickets_hint(repo) or "no tickets"
+        return "\n".join(
+            f"{t.label}  {t.state:<9} {(t.status or '-'):<15} r{t.round}  {t.branch:<32} {t.title}"
             + _claim_note(claims.get(t.id)) + ("  [run died unreported: wo-git doctor --fix]" if t.id in stale else "")
-            for t in items]
-    empty = (remote_sync.no_tickets_hint(repo) or "no tickets") if not items else ""
-    _emit(as_json, [t.to_json() | {"needs_doctor": t.id in stale} for t in items],
-          "\n".join(rows) if rows else empty)
+            for t in items)
+
+    _emit(as_json, lambda: [t.to_json() | {"needs_doctor": t.id in stale} for t in items], text)
 
 
 def _claim_note(held: tuple[str, remote_claims.Claim] | None) -> str:
@@ -345,7 +352,14 @@ cli.add_command(list_, "status")
 def show(ticket: str, round_: int | None, full: bool, as_json: bool) -> None:
     """The review packet: order, report, diffstat, exit code, guard verdict."""
     repo = _repo()
+    latest = round_ is None and not full  # what showcache keeps
+    if latest:
+        hit = showcache.lookup(repo, tickets.parse_id(ticket), as_json)
+        if hit is not None:
+            click.echo(hit)
+            return
     tk = tickets.load(repo, ticket)
+    before = repo.ref_ids(showcache.ref_names(tk)) if latest else {}
     cfg = run_mod.ticket_config(repo, tk)
     tk = tickets.load(repo, tk.id, cfg)
     if round_ is not None and not 1 <= round_ <= tk.round:
@@ -354,7 +368,10 @@ def show(ticket: str, round_: int | None, full: bool, as_json: bool) -> None:
     if full and not as_json:
         click.echo(tickets.report_of(repo, cfg, tk, round_) or "no report")
         return
-    _emit(as_json, p.to_json(), lambda: packet.render(p))
+    text, data = packet.render(p), json.dumps(p.to_json(), indent=2, default=str)
+    if latest:
+        showcache.store(repo, tk, before, text, data)
+    click.echo(data if as_json else text)
 
 
 @cli.command(context_settings={"ignore_unknown_options": False})

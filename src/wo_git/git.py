@@ -15,6 +15,7 @@ text; no other module matches on libgit2 messages.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -23,10 +24,9 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pygit2
-from pygit2.enums import DiffFind, DiffOption, ObjectType
-
+from wo_git import lazy
 from wo_git.errors import InvalidInput, NotARepo, StaleRef, WoGitError
 from wo_git.types import MODE_BLOB, MODE_EXEC, MODE_GITLINK, MODE_LINK, Change, CommitId
 
@@ -40,13 +40,26 @@ _STATUS = {
     "COPIED": "A",
 }
 
-for _level in (
-    pygit2.enums.ConfigLevel.SYSTEM,
-    pygit2.enums.ConfigLevel.XDG,
-    pygit2.enums.ConfigLevel.PROGRAMDATA,
-):
-    # wo-git's own object reads must not depend on system-wide git config
-    pygit2.settings.search_path[_level] = ""
+if TYPE_CHECKING:
+    import pygit2
+else:
+    # imported with the first Repo (~50 ms): `list` and `show` answer from caches without it
+    pygit2 = lazy.module("pygit2")
+_configured = False
+
+
+def _libgit2() -> None:
+    """Configure libgit2 once, before the first repository is opened."""
+    global _configured
+    if not _configured:
+        for level in (
+            pygit2.enums.ConfigLevel.SYSTEM,
+            pygit2.enums.ConfigLevel.XDG,
+            pygit2.enums.ConfigLevel.PROGRAMDATA,
+        ):
+            # wo-git's own object reads must not depend on system-wide git config
+            pygit2.settings.search_path[level] = ""
+        _configured = True
 
 
 def clean_git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -197,27 +210,34 @@ class Repo:
     """
 
     def __init__(self, path: str | Path = ".") -> None:
+        # `git rev-parse` finds the repository (2 ms); libgit2 is opened on first use (:attr:`_repo`)
         try:
-            found = pygit2.discover_repository(str(path))
-        except pygit2.GitError:
-            found = None
-        if not found:
+            proc = run_git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=path, check=False)
+        except OSError:
+            proc = None
+        if proc is None or proc.returncode != 0:
             raise NotARepo(
                 f"{Path(path).resolve()} is not inside a git repository "
                 "(run wo-git inside one, or `git init` first)"
             )
-        commondir = Path(found) / "commondir"
-        if commondir.is_file():
-            # a linked worktree: work from the main repository, whose refs are the shared ones
-            found = str((Path(found) / commondir.read_text().strip()).resolve())
-        repo = pygit2.Repository(found)
+        self.common_dir = Path(proc.stdout.decode().strip()).resolve()
+
+    @functools.cached_property
+    def _repo(self) -> pygit2.Repository:
+        """The libgit2 handle, opened (and pygit2 imported) on first use."""
+        _libgit2()
+        repo = pygit2.Repository(str(self.common_dir))
         private = os.environ.get("GIT_OBJECT_DIRECTORY") if os.environ.get("WO_SANDBOX") == "bwrap" else None
         if private and Path(private).is_dir():
             # inside wo-git's sandbox: what `git add` wrote is in the run's private object store
             repo.odb.add_disk_alternate(private)
-        self._repo = repo
-        self.common_dir = Path(repo.path).resolve()
-        self.root = Path(repo.workdir).resolve() if repo.workdir else None
+        return repo
+
+    @functools.cached_property
+    def root(self) -> Path | None:
+        """The main working tree, or ``None`` for a bare repository."""
+        workdir = self._repo.workdir
+        return Path(workdir).resolve() if workdir else None
 
     # ---- paths and config -------------------------------------------------
 
@@ -258,6 +278,37 @@ class Repo:
             return CommitId(str(ref.peel(pygit2.Commit).id))
         except (pygit2.GitError, ValueError):
             return CommitId(str(ref.resolve().target))
+
+    def refs_under(self, prefix: str) -> dict[str, str]:
+        """``{ref name: commit id}`` for the direct (not symbolic) refs under ``prefix`` (ending in ``/``).
+
+        ``git for-each-ref PREFIX`` reads only that part of the ref store and
+        does not open libgit2, where :meth:`list_refs` visits every ref (a
+        busy repository has a branch and a record per ticket). Raises
+        :class:`WoGitError` if git fails.
+        """
+        out = run_git("for-each-ref", "--format=%(objectname) %(symref) %(refname)", prefix,
+                      cwd=self.common_dir).stdout.decode()
+        refs: dict[str, str] = {}
+        for line in out.splitlines():
+            oid, symref, name = line.split(" ", 2)
+            if not symref:
+                refs[name] = oid
+        return refs
+
+    def ref_ids(self, names: Sequence[str]) -> dict[str, str | None]:
+        """``{full ref name: object id, or None if absent}`` from one ``git cat-file --batch-check``.
+
+        Each name is looked up on its own (a loose file, or a binary search of
+        ``packed-refs``), so the cost does not grow with the number of refs,
+        and libgit2 is not opened: this is how ``show`` checks its cache.
+        Names must be full (``refs/...``). Raises :class:`WoGitError` if git fails.
+        """
+        if any(not n.startswith("refs/") or "\n" in n for n in names):
+            raise ValueError(f"not full ref names: {names!r}")
+        out = run_git("cat-file", "--batch-check=%(objectname)", cwd=self.common_dir,
+                      input="".join(f"{n}\n" for n in names).encode()).stdout.decode().splitlines()
+        return {n: (None if line.endswith(" missing") else line) for n, line in zip(names, out, strict=True)}
 
     def list_refs(self, prefix: str = "refs/") -> dict[str, str]:
         """Every ref under ``prefix`` with its raw target (oid, or ``ref: NAME`` if symbolic)."""
@@ -448,7 +499,7 @@ class Repo:
             entry = tree[path]
         except KeyError:
             return None
-        if entry.type != ObjectType.BLOB:
+        if entry.type != pygit2.enums.ObjectType.BLOB:
             return None
         blob = self._repo[entry.id]
         assert isinstance(blob, pygit2.Blob)
@@ -502,13 +553,13 @@ class Repo:
         changes are reported as ``T``; gitlinks appear with mode 160000.
         """
         new_tree = self._repo[new].peel(pygit2.Tree)
-        flags = DiffOption.INCLUDE_TYPECHANGE | DiffOption.IGNORE_SUBMODULES
+        flags = pygit2.enums.DiffOption.INCLUDE_TYPECHANGE | pygit2.enums.DiffOption.IGNORE_SUBMODULES
         if old is None:
             diff = new_tree.diff_to_tree(swap=True, flags=flags)
         else:
             old_tree = self._repo[old].peel(pygit2.Tree)
             diff = old_tree.diff_to_tree(new_tree, flags=flags)
-        diff.find_similar(flags=DiffFind.FIND_RENAMES | DiffFind.FIND_FOR_UNTRACKED)
+        diff.find_similar(flags=pygit2.enums.DiffFind.FIND_RENAMES | pygit2.enums.DiffFind.FIND_FOR_UNTRACKED)
         out: list[Change] = []
         for d in diff.deltas:
             status = _STATUS.get(d.status.name, "M")
@@ -697,8 +748,9 @@ class Repo:
             raise WoGitError(f"git read-tree -m -u {old} {new} failed: {msg.strip() or proc.returncode}")
 
     def free(self) -> None:
-        """Release libgit2's file handles."""
-        self._repo.free()
+        """Release libgit2's file handles (if libgit2 was opened at all)."""
+        if "_repo" in self.__dict__:
+            self._repo.free()
 
 
 def short(oid: str | None) -> str:

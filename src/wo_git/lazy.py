@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from importlib.machinery import ModuleSpec, PathFinder
 from types import ModuleType
 from typing import Any
 
@@ -48,6 +49,19 @@ def module(name: str) -> ModuleType:
     """
     if name in sys.modules:
         return sys.modules[name]
-    if importlib.util.find_spec(name) is None:
+    if _find(name) is None:
         raise ModuleNotFoundError(f"no module named {name!r}", name=name)
     return _Deferred(name)
+
+
+def _find(name: str) -> ModuleSpec | None:
+    """``name``'s spec, found without importing its parent packages (``find_spec`` would run them)."""
+    parent, _, _ = name.rpartition(".")
+    if not parent:
+        return importlib.util.find_spec(name)
+    if parent in sys.modules:
+        return importlib.util.find_spec(name)
+    outer = _find(parent)
+    if outer is None or outer.submodule_search_locations is None:
+        return None
+    return PathFinder.find_spec(name, list(outer.submodule_search_locations))

@@ -39,7 +39,7 @@ from wo_git import tickets
 from wo_git.git import Repo, format_message
 from wo_git.remote import sync, transport
 from wo_git.remote.transport import Update
-from wo_git.tickets.mailbox import ticket_label
+from wo_git.tickets import ticket_label
 from wo_git.types import CommitId
 
 
@@ -142,10 +142,8 @@ def claims_elsewhere(repo: Repo, wanted: set[int] | None = None) -> dict[int, tu
     tickets); ``wanted`` limits it to those ticket ids. The first remote in
     name order wins when several hold a claim.
     """
-    from wo_git.tickets.listing import refs_under
-
     out: dict[int, tuple[str, Claim]] = {}
-    for name, oid in sorted(refs_under(repo, sync.TRACK_ROOT).items()):
+    for name, oid in sorted(repo.refs_under(sync.TRACK_ROOT).items()):
         remote, _, rest = name[len(sync.TRACK_ROOT):].partition("/")
         kind, _, label = rest.partition("/")
         if kind != "claims" or not label.isdigit() or oid.startswith("ref:"):

@@ -26,7 +26,8 @@ from wo_git.errors import BadState, InvalidInput
 from wo_git.git import Repo
 from wo_git.remote import sync, transport
 from wo_git.remote.transport import RemoteUnreachable, Update
-from wo_git.tickets.mailbox import criteria_of, parse_work, task_of, ticket_label
+from wo_git.tickets import ticket_label
+from wo_git.tickets.mailbox import criteria_of, parse_work, task_of
 from wo_git.types import CommitId
 
 

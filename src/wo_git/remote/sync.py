@@ -31,15 +31,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from wo_git import runs, tickets
-from wo_git.config import Config
 from wo_git.errors import InvalidInput, StaleRef
 from wo_git.git import Repo, run_git
 from wo_git.remote import transport
 from wo_git.remote.transport import Update
-from wo_git.tickets.mailbox import ticket_label
+from wo_git.tickets import ticket_label
 from wo_git.types import CommitId
+
+if TYPE_CHECKING:
+    from wo_git.config import Config
 
 TRACK_ROOT = "refs/wo-remotes/"
 CLAIM_PREFIX = "refs/wo/claims/"

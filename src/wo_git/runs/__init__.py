@@ -76,6 +76,15 @@ def logs_dir(repo: Repo) -> Path:
     return d
 
 
+def ids_with(repo: Repo, suffix: str) -> set[int]:
+    """Ticket ids that have a file ``NNNN<suffix>`` (``.lock``, ``.json``) in the runs folder; one listing."""
+    try:
+        names = os.listdir(repo.wo_dir / "runs")
+    except OSError:
+        return set()
+    return {int(n[: -len(suffix)]) for n in names if n.endswith(suffix) and n[: -len(suffix)].isdigit()}
+
+
 def lock_path(repo: Repo, ticket: int) -> Path:
     """The ticket's run lock file."""
     return runs_dir(repo) / f"{ticket:04d}.lock"

@@ -14,35 +14,43 @@ the record's first-parent chain of such commits plus the run lock, so
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from wo_git import runs
-from wo_git.config import Config
+from wo_git import lazy, runs
 from wo_git.errors import BadState, InvalidInput, TicketNotFound
 from wo_git.git import CommitInfo, Repo, format_message
 from wo_git.hints import bad_state
 from wo_git.interrupts import deferred
-from wo_git.tickets.mailbox import (
-    DEFAULT_CRITERION,
-    GENERATED_MARK,
-    Background,
-    WorkOrder,
-    check_slug,
-    criteria_of,
-    parse_report,
-    parse_work,
-    render_work,
-    report_name,
-    task_of,
-    ticket_label,
-    work_name,
-)
 from wo_git.types import CommitId
+
+if TYPE_CHECKING:
+    from wo_git.config import Config
+    from wo_git.tickets import mailbox
+    from wo_git.tickets.mailbox import Background, WorkOrder
+else:  # pydantic and YAML load only for the commands that read or write work files
+    mailbox = lazy.module("wo_git.tickets.mailbox")
 
 RECORD_PREFIX = "refs/wo/tickets/"
 BRANCH_PREFIX = "wo/"
+
+
+def ticket_label(ticket: int) -> str:
+    """``7`` -> ``"0007"``."""
+    return f"{ticket:04d}"
+
+
+def work_name(round_: int) -> str:
+    """The work file name of a round: 1 -> ``w01-work.md``."""
+    return f"w{2 * round_ - 1:02d}-work.md"
+
+
+def report_name(round_: int) -> str:
+    """The report file name of a round: 1 -> ``w02-report.md``."""
+    return f"w{2 * round_:02d}-report.md"
 
 
 def record_ref(ticket: int) -> str:
@@ -171,7 +179,9 @@ def _events(repo: Repo, tip: str, ticket: int) -> list[Event]:
     label = ticket_label(ticket)
     for info in repo.first_parent_chain(tip):
         t = info.trailers
-        if t.get("Wo-Ticket") != label:
+        if "Wo-Ticket" not in t:
+            continue  # a commit made by hand on the ticket branch (a reviewer's fix-up): not an event
+        if t["Wo-Ticket"] != label:
             break
         out.append(
             Event(
@@ -232,7 +242,7 @@ def load(repo: Repo, ticket: int | str, cfg: Config | None = None) -> Ticket:
         work = repo.read_path(tip, tk.work_path(cfg))
         if work is not None:
             try:
-                tk.order = parse_work(work.decode("utf-8", errors="replace"))[0]
+                tk.order = mailbox.parse_work(work.decode("utf-8", errors="replace"))[0]
             except InvalidInput:
                 tk.order = None
     return tk
@@ -241,11 +251,39 @@ def load(repo: Repo, ticket: int | str, cfg: Config | None = None) -> Ticket:
 def all_ids(repo: Repo) -> list[int]:
     """Every ticket id that has a record, ascending."""
     ids = []
-    for name in repo.list_refs(RECORD_PREFIX):
+    for name in repo.refs_under(RECORD_PREFIX):
         tail = name[len(RECORD_PREFIX) :]
         if tail.isdigit():
             ids.append(int(tail))
     return sorted(ids)
+
+
+LAST_ID = "last-id"
+"""``<git-common-dir>/wo/last-id``: the highest id ``open`` allocated here, so it need not list the records"""
+
+
+def last_id(repo: Repo) -> int:
+    """The highest ticket id allocated in this repository as far as it knows; 0 for none.
+
+    Read from :data:`LAST_ID`; a missing or damaged file is rebuilt from the
+    records (listed once). It is only a starting point: ``open`` skips ids
+    whose record exists (fetched from a remote, say), so a stale value costs
+    a few ref lookups, never a reused id.
+    """
+    try:
+        return int((repo.wo_dir / LAST_ID).read_text().strip())
+    except (OSError, ValueError):
+        return max(all_ids(repo), default=0)
+
+
+def _remember_id(repo: Repo, ticket: int) -> None:
+    try:
+        repo.wo_dir.mkdir(parents=True, exist_ok=True)
+        tmp = repo.wo_dir / f".{LAST_ID}-{os.getpid()}"
+        tmp.write_text(f"{ticket}\n")
+        os.replace(tmp, repo.wo_dir / LAST_ID)
+    except OSError:
+        pass  # the next open lists the records once
 
 
 def list_all(repo: Repo, cfg: Config | None = None) -> list[Ticket]:
@@ -351,15 +389,15 @@ def open_ticket(
 ) -> Ticket:
     """Open a ticket: allocate an id, commit the work file on a new branch at the base tip.
 
-    The id is the lowest free number above every existing record (and at
-    least ``first_id``), claimed by creating ``refs/wo/tickets/NNNN`` only if
+    The id is the first free number after :func:`last_id` (and at least
+    ``first_id``), claimed by creating ``refs/wo/tickets/NNNN`` only if
     absent; a lost race moves on to the next number. ``reserve(id, branch_ref,
     commit)``, if given, is asked first and returns ``False`` when the id is
     taken elsewhere (a remote: :mod:`wo_git.remote.ids`). Nothing in the
     user's working tree, index or HEAD changes. Raises :class:`InvalidInput`
     for a bad slug or a missing base.
     """
-    check_slug(req.slug)
+    mailbox.check_slug(req.slug)
     check_values(title=req.title, criteria=req.criteria, scope=req.scope, allow=req.allow)
     if not req.task.strip():
         raise InvalidInput("the task is empty: pass --task TEXT, --task-file FILE, or text on stdin")
@@ -370,12 +408,14 @@ def open_ticket(
         raise InvalidInput("this repository has no commits yet: commit something on a branch first")
     if base_tip is None:
         raise InvalidInput(f"base branch {base!r} does not exist (create it or pass --base)")
-    candidate = max((all_ids(repo) or [0])[-1] + 1, first_id)
+    candidate = max(last_id(repo) + 1, first_id)
     for _ in range(1000):
+        while repo.ref_target(record_ref(candidate)) is not None:
+            candidate += 1
         label = ticket_label(candidate)
         name = f"{label}-{req.slug}"
         folder = f"{cfg.mailbox}/{name}"
-        order = WorkOrder(
+        order = mailbox.WorkOrder(
             ticket=candidate,
             round=1,
             slug=req.slug,
@@ -387,7 +427,7 @@ def open_ticket(
             executor=req.executor,
             model=req.model,
         )
-        text = render_work(order, task=req.task, criteria=list(req.criteria), context=req.context)
+        text = mailbox.render_work(order, task=req.task, criteria=list(req.criteria), context=req.context)
         message = format_message(
             f"wo {label} open: {req.title.strip()}",
             "",
@@ -419,6 +459,7 @@ def open_ticket(
                     f"branch wo/{name} already exists; ticket {label} is recorded but has no "
                     "branch of its own: rename that branch, then run `wo-git doctor --fix`"
                 )
+            _remember_id(repo, candidate)
             return load(repo, candidate, cfg)
         candidate += 1
     raise BadState("could not allocate a ticket id after 1000 tries")
@@ -471,10 +512,10 @@ def next_criteria(
     carried = []
     if work is not None:
         try:
-            carried = criteria_of(parse_work(work.decode("utf-8", errors="replace"))[1])
+            carried = mailbox.criteria_of(mailbox.parse_work(work.decode("utf-8", errors="replace"))[1])
         except InvalidInput:
             carried = []
-    carried = [c for c in carried if c != DEFAULT_CRITERION]
+    carried = [c for c in carried if c != mailbox.DEFAULT_CRITERION]
     return carried + [c.strip() for c in add if c.strip() not in carried]
 
 
@@ -484,21 +525,21 @@ def background(repo: Repo, cfg: Config, tk: Ticket) -> Background:
     first = tk.work_path(cfg, 1)
     data = repo.read_path(tip, first)
     try:
-        ticket_task = task_of(parse_work(data.decode("utf-8", errors="replace"))[1]) if data else ""
+        ticket_task = mailbox.task_of(mailbox.parse_work(data.decode("utf-8", errors="replace"))[1]) if data else ""
     except InvalidInput:
         ticket_task = ""
     notes: list[str] = []
     report = repo.read_path(tip, tk.report_path(cfg))
     if report is not None:
         text = report.decode("utf-8", errors="replace")
-        parsed = parse_report(text)
+        parsed = mailbox.parse_report(text)
         if parsed.status != (tk.status or parsed.status):
             notes.append(f"The executor's own status: {parsed.status}")
         for key, value in list(parsed.fields.items())[:12]:
             if value:
                 short = value if len(value) <= 500 else value[:500] + " ..."
                 notes.append(f"{key[:1].upper()}{key[1:]}: {short}")
-        generated = text.split(GENERATED_MARK, 1)[1] if GENERATED_MARK in text else ""
+        generated = text.split(mailbox.GENERATED_MARK, 1)[1] if mailbox.GENERATED_MARK in text else ""
         guard = re.search(r"^- Guard: REJECTED.*?(?=^- |^#|\Z)", generated, re.S | re.M)
         if guard:
             notes += [ln.strip().lstrip("- ") for ln in guard.group(0).splitlines() if ln.strip()][:21]
@@ -507,7 +548,7 @@ def background(repo: Repo, cfg: Config, tk: Ticket) -> Background:
         for path in (tk.work_path(cfg, r), tk.report_path(cfg, r), review_file(cfg, tk, r)):
             if repo.read_path(tip, path) is not None:
                 files.append(path)
-    return Background(ticket_task=ticket_task or tk.title, first_work=first,
+    return mailbox.Background(ticket_task=ticket_task or tk.title, first_work=first,
                       previous_report=tk.report_path(cfg), previous_status=tk.status or "none",
                       previous_notes=tuple(notes), earlier_files=tuple(files))
 
@@ -540,7 +581,7 @@ def commit_order(
             f"The merge of `{tk.base}` (commit {pending[:12]}) is still in progress in your worktree "
             "(`git status` shows it): finish it too. Resolve every conflict marker "
             "(`<<<<<<<`, `=======`, `>>>>>>>`), keep the base's changes, do not abort the merge.")
-    order = WorkOrder(
+    order = mailbox.WorkOrder(
         ticket=tk.id,
         round=new_round,
         slug=tk.slug,
@@ -553,7 +594,7 @@ def commit_order(
         model=model or (prev.model if prev else None),
         **dict(extra or {}),
     )
-    text = render_work(
+    text = mailbox.render_work(
         order, task=task, criteria=criteria, context=context, feedback_on=tk.report_path(cfg),
         background=background(repo, cfg, tk),
     )

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from wo_git.errors import InvalidInput
+from wo_git.tickets import ticket_label
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,59}$")
 STATUSES = ("COMPLETED", "PARTIAL", "BLOCKED", "NO_REPORT", "GUARD_REJECTED", "FAILED")
@@ -42,21 +43,6 @@ def check_slug(slug: str) -> str:
             f"digits and '-' (for example {hint!r})"
         )
     return slug
-
-
-def ticket_label(ticket: int) -> str:
-    """``7`` -> ``"0007"``."""
-    return f"{ticket:04d}"
-
-
-def work_name(round_: int) -> str:
-    """The work file name of a round: 1 -> ``w01-work.md``."""
-    return f"w{2 * round_ - 1:02d}-work.md"
-
-
-def report_name(round_: int) -> str:
-    """The report file name of a round: 1 -> ``w02-report.md``."""
-    return f"w{2 * round_:02d}-report.md"
 
 
 class WorkOrder(BaseModel):
