@@ -50,7 +50,7 @@ from wo_git.remote import follow as remote_follow
 from wo_git.remote import sync as remote_sync
 from wo_git.runs import run as run_mod
 from wo_git.runs.run import ticket_config
-from wo_git.tickets import opening, packet
+from wo_git.tickets import listing, opening, packet
 from wo_git.tickets.review import review as do_review
 from wo_git.tickets.review import ticket_diff
 from wo_git.tickets.update import update as do_update
@@ -192,8 +192,7 @@ def build_server(root: Path | None = None, progress_every: float = 10.0) -> MCPS
 
     @mcp.tool(name="list", description="Tickets and their states (all: with closed ones).", annotations=_RO)
     def list_(all: bool = False) -> CallToolResult:
-        return _call(lambda: [t.to_json() for t in tickets.list_all(repo())
-                              if all or t.state not in ("accepted", "rejected")])
+        return _call(lambda: [t.to_json() for t in listing.summaries(repo(), closed=all)])
 
     @mcp.tool(description=f"The executor's raw output, last {LOG_TAIL} lines by default.", annotations=_RO)
     def logs(id: int, round: int | None = None, tail: int = LOG_TAIL) -> CallToolResult:
