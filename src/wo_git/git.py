@@ -19,7 +19,6 @@ import functools
 import json
 import os
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -700,6 +699,8 @@ class Repo:
             excludes_file = os.devnull
             if exclude:
                 # a fresh private file (mkstemp), not one in the git dir the executor can write
+                import tempfile
+
                 fd, name = tempfile.mkstemp(prefix="wo-exclude-")
                 excludes = Path(name)
                 with os.fdopen(fd, "w") as f:

@@ -21,7 +21,6 @@ import errno
 import fcntl
 import json
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -247,6 +246,8 @@ def clear_record(repo: Repo, ticket: int) -> None:
 
 def new_record(**kw: Any) -> RunRecord:
     """A run record for this process on this host, started now."""
+    import socket  # not at the top: `list` imports this module and never makes a record
+
     return RunRecord(pid=os.getpid(), host=socket.gethostname(), started=time.time(), **kw)
 
 

@@ -34,11 +34,10 @@ call.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import tempfile
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +52,8 @@ CLOSED = ("accepted", "rejected")
 RACY_NS = 1_000_000_000
 """a stamp younger than this (ns) when the refs were read is not trusted"""
 _FIELDS = ("slug", "title", "base", "round", "state", "status")
-_VERSION = 2
-_INDEX_VERSION = 1
+_VERSION = 3
+_INDEX_VERSION = 2
 
 Row = list[Any]
 """An index row: ``[id, record commit id, slug, title, base, round, state, status]``."""
@@ -62,7 +61,7 @@ Row = list[Any]
 
 def _digest(oid: str, facts: dict[str, Any]) -> str:
     text = "\0".join([oid, *(repr(facts.get(k)) for k in _FIELDS)])
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+    return f"{zlib.crc32(text.encode()):08x}"
 
 
 def _read_json(path: Path) -> Any:
@@ -106,7 +105,7 @@ def fingerprint(common_dir: Path) -> list[list[int] | None] | None:
 
 
 def _index_digest(stamp: object, rows: bytes) -> str:
-    return hashlib.blake2b(json.dumps([_INDEX_VERSION, stamp]).encode() + b"\n" + rows, digest_size=16).hexdigest()
+    return f"{zlib.crc32(rows, zlib.crc32(json.dumps([_INDEX_VERSION, stamp]).encode())):08x}"
 
 
 def _read_index(path: Path, stamp: object) -> list[Row] | None:
@@ -205,6 +204,8 @@ def _write(repo: Repo, path: Path, data: bytes) -> None:
     """Replace a cache file atomically; a failure to write only costs the next call time."""
     try:
         repo.wo_dir.mkdir(parents=True, exist_ok=True)
+        import tempfile  # only when writing: `list` and `show` usually only read
+
         fd, tmp = tempfile.mkstemp(dir=repo.wo_dir, prefix=f".{path.stem}-")
         with os.fdopen(fd, "wb") as f:
             f.write(data)

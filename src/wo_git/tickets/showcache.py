@@ -15,10 +15,9 @@ file whose digest does not match its content is ignored and rewritten.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import tempfile
+import zlib
 from typing import TYPE_CHECKING
 
 from wo_git import runs, tickets
@@ -42,7 +41,7 @@ def ref_names(tk: tickets.Ticket) -> list[str]:
 
 
 def _digest(body: dict[str, object]) -> str:
-    return hashlib.blake2b(json.dumps(body, sort_keys=True).encode(), digest_size=16).hexdigest()
+    return f"{zlib.crc32(json.dumps(body, sort_keys=True).encode()):08x}"
 
 
 def lookup(repo: Repo, ticket: int, as_json: bool) -> str | None:
@@ -85,6 +84,8 @@ def store(repo: Repo, tk: tickets.Ticket, before: dict[str, str | None], text: s
 def _write(path: Path, text: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # only when writing: `list` and `show` usually only read
+
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".show-")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
