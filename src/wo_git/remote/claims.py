@@ -30,8 +30,6 @@ so the lease must be longer than the clock skew between machines.
 from __future__ import annotations
 
 import os
-import secrets
-import socket
 import time
 from dataclasses import dataclass
 
@@ -67,6 +65,9 @@ class Claim:
 
 def new_worker_id() -> str:
     """``HOST-PID-RANDOM``: unique per worker process."""
+    import secrets
+    import socket
+
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
@@ -91,6 +92,9 @@ def fetched_claim(repo: Repo, remote: str, ticket: int) -> tuple[CommitId | None
 
 def write_claim(repo: Repo, ticket: int, round_: int, worker: str, lease: float) -> CommitId:
     """Write (not push) a new, unique claim commit valid for ``lease`` seconds from now."""
+    import secrets
+    import socket
+
     now = time.time()
     msg = format_message(f"wo {ticket_label(ticket)} claim: worker {worker}", "", {
         "Wo-Ticket": ticket_label(ticket), "Wo-Round": round_, "Wo-Event": "claim", "Wo-Worker": worker,
