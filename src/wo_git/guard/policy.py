@@ -28,12 +28,23 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pathspec
-from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from wo_git.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from wo_git.guard.settings import GuardConfig as GuardConfig
+
+
+def __getattr__(name: str) -> object:
+    # GuardConfig (pydantic) loads when first named: a policy built without one never needs it
+    if name == "GuardConfig":
+        from wo_git.guard.settings import GuardConfig
+
+        return GuardConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 CATEGORIES: tuple[str, ...] = ("secrets", "deploy", "ci", "control")
 """Protected categories, in report order. ``control`` is never grantable."""
@@ -301,45 +312,74 @@ def _compile(patterns: Iterable[str], what: str) -> pathspec.GitIgnoreSpec:
         raise InvalidInput(f"bad {what} pattern: {err}") from err
 
 
-class GuardConfig(BaseModel):
-    """The ``[guard]`` table of ``.wo-git.toml`` (read from the base branch).
-
-    ``secrets``/``deploy``/``ci``/``control`` add gitignore patterns to a
-    category; defaults cannot be removed, so negated (``!``) patterns are
-    refused there. ``allow`` exempts matching paths from secrets, deploy and ci
-    (never from control). Raises pydantic's ``ValidationError`` on unknown keys
-    and invalid patterns.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    secrets: list[str] = Field(default_factory=list)
-    deploy: list[str] = Field(default_factory=list)
-    ci: list[str] = Field(default_factory=list)
-    control: list[str] = Field(default_factory=list)
-    allow: list[str] = Field(default_factory=list)
-
-    @field_validator("secrets", "deploy", "ci", "control", "allow")
-    @classmethod
-    def _patterns(cls, patterns: list[str], info: ValidationInfo) -> list[str]:
-        for pattern in patterns:
-            if pattern.startswith("!") and info.field_name != "allow":
-                raise ValueError(
-                    f"{pattern!r}: categories can only be extended; use 'allow' to exempt paths"
-                )
-            try:
-                GitIgnoreSpecPattern(pattern)
-            except ValueError as err:
-                raise ValueError(f"{pattern!r}: {err}") from err
-        return patterns
-
-
 def _escape(text: str) -> str:
     """``text`` as a literal gitignore pattern fragment."""
     return _GLOB_CHARS.sub(lambda m: "\\" + m.group(0), text)
 
 
 _GROUP_NAME = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
+_ANY_DEPTH = "^(?:.+/)?"  # how pathspec starts the regex of a pattern that matches at any depth
+
+
+def _top_level_bar(regex: str) -> bool:
+    """Whether ``regex`` has a ``|`` outside every group and character class."""
+    depth, i, in_class = 0, 0, False
+    while i < len(regex):
+        c = regex[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            i += 2 if regex[i + 1 : i + 3] in ("^]",) else 1 if regex[i + 1 : i + 2] in ("]", "^") else 0
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            return True
+        i += 1
+    return False
+
+
+def _prefilter_parts(spec: pathspec.GitIgnoreSpec) -> tuple[list[str], list[str]]:
+    """The regexes of ``spec``'s positive patterns, for one pre-filter alternation.
+
+    Returns ``(deep, other)``: ``deep`` holds the rest of every regex that
+    starts with :data:`_ANY_DEPTH` (pathspec's "at any depth"), ``other``
+    the whole of the rest; ``[""]`` in ``other`` (matches every path) when a
+    pattern has no regex to offer. Named groups become plain ones, so the
+    regexes can share one alternation.
+    """
+    deep: list[str] = []
+    other: list[str] = []
+    for p in spec.patterns:
+        if not p.include:
+            continue
+        regex = getattr(p, "regex", None)
+        if regex is None:  # cannot pre-filter this one: let every path through to pathspec
+            return [], [""]
+        source = _GROUP_NAME.sub("(?:", regex.pattern)
+        if source.startswith(_ANY_DEPTH) and not _top_level_bar(source):
+            deep.append(source[len(_ANY_DEPTH) :])
+        else:
+            other.append(source)
+    return deep, other
+
+
+def _prefilter(deep: list[str], other: list[str]) -> re.Pattern[str] | None:
+    """One regex that matches every path one of the patterns behind ``deep`` and
+    ``other`` (:func:`_prefilter_parts`) matches; ``None`` if there are none.
+
+    ``^(?:.+/)?(?:A|B|...)`` is the same language as ``(?:^(?:.+/)?A)|(?:^(?:.+/)?B)|...``
+    (concatenation distributes over alternation), and ``re`` walks back
+    through the path's folders once instead of once per pattern: about five
+    times faster on paths no rule protects.
+    """
+    parts = ([_ANY_DEPTH + "(?:" + "|".join(f"(?:{x})" for x in deep) + ")"] if deep else []) + other
+    return re.compile("|".join(f"(?:{x})" for x in parts)) if parts else None
 
 
 @dataclass(frozen=True)
@@ -353,16 +393,7 @@ class _Category:
         # one alternation of every positive pattern's regex: most paths of a real change
         # match no rule, and one C-level search is far cheaper than pathspec's per-pattern
         # Python loop (bench/bench_guard.py); a hit falls through to pathspec for the exact answer
-        parts: list[str] = []
-        for p in self.spec.patterns:
-            if not p.include:
-                continue
-            regex = getattr(p, "regex", None)
-            if regex is None:  # cannot pre-filter this one: let every path through to pathspec
-                parts = [""]
-                break
-            parts.append(_GROUP_NAME.sub("(?:", regex.pattern))
-        object.__setattr__(self, "prefilter", re.compile("|".join(f"(?:{x})" for x in parts)) if parts else None)
+        object.__setattr__(self, "prefilter", _prefilter(*_prefilter_parts(self.spec)))
 
     def first_rule(self, norm: str) -> str | None:
         """The first positive rule matching ``norm`` if the category (with its
@@ -393,6 +424,14 @@ class Policy:
         mailbox_reports: pathspec.GitIgnoreSpec,
     ) -> None:
         self._categories = tuple(categories)
+        # every category's pre-filter in one: a path it does not match is in no category
+        deep: list[str] = []
+        other: list[str] = []
+        for category in self._categories:
+            more_deep, more_other = _prefilter_parts(category.spec)
+            deep += more_deep
+            other += more_other
+        self._any = _prefilter(deep, other)
         self._allow = allow
         self._scope = scope
         self._mailbox_reports = mailbox_reports
@@ -417,19 +456,17 @@ class Policy:
         matter's default). Raises :class:`~wo_git.errors.InvalidInput` for a
         pattern pathspec cannot parse.
         """
-        config = config or GuardConfig()
         box = _escape(normalize_path(mailbox))
         categories = []
         for name in CATEGORIES:
-            rules = DEFAULT_PATTERNS[name] + tuple(
-                unicodedata.normalize("NFC", p).casefold() for p in getattr(config, name)
-            )
+            extra: list[str] = getattr(config, name) if config is not None else []
+            rules = DEFAULT_PATTERNS[name] + tuple(unicodedata.normalize("NFC", p).casefold() for p in extra)
             if name == "control":
                 rules += (f"/{box}/*/w*-work*.md",)
             categories.append(_Category(name, rules, _compile(rules, name)))
         return cls(
             categories,
-            allow=_compile([*config.allow, *grants], "allow"),
+            allow=_compile([*(config.allow if config is not None else []), *grants], "allow"),
             scope=_compile(scope, "scope") if scope else None,
             mailbox_reports=_compile([f"/{box}/*/w*-report*.md"], "mailbox"),
         )
@@ -439,6 +476,8 @@ class Policy:
         :data:`CATEGORIES` order (empty: not protected). Exemptions (config
         ``allow``, grants) apply to all categories except control."""
         norm = normalize_path(path)
+        if self._any is None or not self._any.search(norm):
+            return []
         exempt = bool(self._allow.match_file(norm))
         matches = []
         for category in self._categories:
