@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 # (rule id, keywords, bytes regex). Every match starts with one of the rule's
@@ -126,6 +127,70 @@ def scan_blob(data: bytes) -> list[Finding]:
 def scan_text(text: str) -> list[Finding]:
     """:func:`scan_blob` for text already decoded (commit messages)."""
     return scan_blob(text.encode("utf-8", "replace"))
+
+
+def _common_prefix(words: list[bytes]) -> bytes:
+    first, last = min(words), max(words)
+    n = 0
+    while n < min(len(first), len(last)) and first[n] == last[n]:
+        n += 1
+    return first[:n]
+
+
+def _prefilters() -> tuple[re.Pattern[bytes], ...]:
+    """One regex per first byte of the keywords, each starting with its group's
+    common literal prefix (``A``, ``g``, ``sk``, ``-----BEGIN``...): ``re`` skips
+    to a literal prefix much faster than it tries an alternation at every byte
+    (about twice as fast as :data:`_KEYWORDS` over source code)."""
+    groups: dict[bytes, list[bytes]] = {}
+    for keyword in _BY_KEYWORD:
+        groups.setdefault(keyword[:1], []).append(keyword)
+    out = []
+    for words in groups.values():
+        prefix = _common_prefix(words)
+        rests = sorted({w[len(prefix) :] for w in words}, key=lambda r: (-len(r), r))
+        alternatives = b"(?:" + b"|".join(re.escape(r) for r in rests) + b")" if rests != [b""] else b""
+        out.append(re.compile(re.escape(prefix) + alternatives))
+    return tuple(out)
+
+
+_PREFILTERS = _prefilters()
+
+
+def suspects(data: bytes, spans: Sequence[tuple[int, int]]) -> list[bool]:
+    """Which blobs in one buffer may hold a secret: ``False`` only where
+    :func:`scan_blob` of that blob is certainly empty.
+
+    ``spans`` are the blobs' ``(offset, size)`` in ``data``, in ascending,
+    non-overlapping order, each followed by a byte no keyword holds (``\n``;
+    ``git cat-file --batch`` output is laid out so). A blob is suspect if a
+    rule's keyword occurs in it (only then does :func:`scan_blob` try a rule
+    on its raw bytes), or if it holds a NUL byte (then :func:`scan_blob` also
+    reads UTF-16/32 views). A few C-level passes over ``data`` replace a
+    Python call per blob. Never raises.
+    """
+    starts = [start for start, _ in spans]
+    marked = [False] * len(spans)
+
+    def blob_at(pos: int) -> int:
+        i = bisect_right(starts, pos) - 1
+        return i if i >= 0 and pos < starts[i] + spans[i][1] else -1
+
+    for regex in _PREFILTERS:
+        for match in regex.finditer(data):
+            i = blob_at(match.start())
+            if i >= 0:
+                marked[i] = True
+    pos = data.find(b"\x00")
+    while pos != -1:
+        i = blob_at(pos)
+        if i >= 0:
+            marked[i] = True
+            pos = starts[i] + spans[i][1]
+        else:
+            pos += 1
+        pos = data.find(b"\x00", pos)
+    return marked
 
 
 def _views(data: bytes) -> Iterator[bytes]:
