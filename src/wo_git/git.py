@@ -768,3 +768,340 @@ def mode_kind(mode: int | None) -> str:
         MODE_GITLINK: "submodule",
         None: "absent",
     }.get(mode, f"mode {mode:o}" if mode is not None else "absent")
+
+
+# ---- object reads through git's plumbing, without pygit2 ----------------------------------
+
+_EMPTY_TREE = {
+    40: "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
+    64: "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321",
+}
+_PLAIN_MODES = frozenset({MODE_BLOB, MODE_EXEC, MODE_LINK})
+
+
+@dataclass(frozen=True)
+class BlobBatch:
+    """Blobs read in one pass (:meth:`PlumbingReader.read_blobs`).
+
+    ``data`` is git's ``cat-file --batch`` output for every blob not over the
+    size limit; ``spans`` maps each of those oids to ``(offset, size)`` in
+    ``data``; ``sizes`` has the size of every requested oid. Each blob is
+    followed by ``\\n`` and the next object's header (hex oid, ``blob``,
+    digits).
+    """
+
+    data: bytes
+    spans: Mapping[str, tuple[int, int]]
+    sizes: Mapping[str, int]
+
+    def blob(self, oid: str) -> bytes:
+        """One blob's bytes (a copy); ``KeyError`` if it was not read."""
+        start, size = self.spans[oid]
+        return self.data[start : start + size]
+
+
+class PlumbingReader:
+    """Read-only access to a repository's objects through git's plumbing, without pygit2.
+
+    It answers the part of :class:`Repo` that ``wo-git guard --range`` reads
+    (``common_dir``, :meth:`resolve_commit`, :meth:`head_branch`,
+    :meth:`branch_exists`, :meth:`read_path`, :meth:`rev_list`,
+    :meth:`commit_info`, :meth:`changes`, :meth:`read_blob`,
+    :meth:`blob_size`, :meth:`entry`) with the same results, and reads many
+    objects with one git process (:meth:`lookup`, :meth:`read_commits`,
+    :meth:`read_changes`, :meth:`read_blobs`). Like :class:`Repo` it works
+    on the main repository (the common git directory) from any worktree, so
+    ``HEAD`` is the main worktree's. Where git's plumbing and libgit2 could
+    disagree it asks a :class:`Repo` (opened on first need, which imports
+    pygit2): changes that add and delete paths (rename detection could pair
+    them), type changes, gitlinks, walks with merges (libgit2's topological
+    order), commits with an ``encoding`` header or text that is not UTF-8,
+    and tree entries (symlink chains).
+
+    Raises :class:`NotARepo` when ``path`` is not in a git repository.
+    """
+
+    def __init__(self, path: str | Path = ".") -> None:
+        proc = run_git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=path, check=False)
+        if proc.returncode != 0:
+            raise NotARepo(
+                f"{Path(path).resolve()} is not inside a git repository "
+                "(run wo-git inside one, or `git init` first)"
+            )
+        self.common_dir = Path(os.fsdecode(proc.stdout.rstrip(b"\n"))).resolve()
+        self._path = path
+        self._repo: Repo | None = None
+        self._names: dict[str, tuple[str, str, int] | None] = {}
+        self._commits: dict[str, CommitInfo] = {}
+        self._changes: dict[tuple[str | None, str], list[Change]] = {}
+        self._batch: BlobBatch | None = None
+
+    def _full(self) -> Repo:
+        """The pygit2 :class:`Repo`, for what plumbing output cannot settle exactly."""
+        if self._repo is None:
+            self._repo = Repo(self._path)
+        return self._repo
+
+    def _git(self, *args: str, input: bytes | None = None) -> bytes:
+        """:func:`run_git` on the common directory, through files rather than pipes: git
+        writes each blob with its own ``write(2)``, and a pipe wakes the reader for each."""
+        cmd = ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
+               f"--git-dir={self.common_dir}", *args]
+        with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as stdout:
+            if input:
+                stdin.write(input)
+                stdin.seek(0)
+            proc = subprocess.run(cmd, cwd=self.common_dir, env=clean_git_env(), stdin=stdin, stdout=stdout,
+                                  stderr=subprocess.PIPE, check=False)
+            if proc.returncode != 0:
+                msg = proc.stderr.decode(errors="replace").strip() or f"exit {proc.returncode}"
+                raise WoGitError(f"git {' '.join(args)} failed: {msg}")
+            stdout.seek(0)
+            return stdout.read()
+
+    # ---- names ------------------------------------------------------------------
+
+    def lookup(self, *names: str) -> list[tuple[str, str, int] | None]:
+        """``(oid, type, size)`` of each object name (``main``, ``A^{commit}``, ``REV:path``, an oid),
+        ``None`` where git resolves nothing. Answers are kept: ask for every name a
+        command will need at once, and it costs one ``git cat-file --batch-check``."""
+        ask = [n for n in dict.fromkeys(names) if n not in self._names]
+        for name in [n for n in ask if "\n" in n or n != n.strip() or not n]:
+            self._names[name] = None
+            ask.remove(name)
+        if ask:
+            out = self._git("cat-file", "--batch-check", "--buffer",
+                            input="".join(n + "\n" for n in ask).encode()).decode("utf-8", "replace")
+            for name, line in zip(ask, out.split("\n"), strict=False):
+                fields = line.split(" ")
+                ok = len(fields) == 3 and len(fields[0]) in _EMPTY_TREE and fields[2].isdigit()
+                self._names[name] = (fields[0], fields[1], int(fields[2])) if ok else None
+        return [self._names.get(n) for n in names]
+
+    def resolve_commit(self, rev: str) -> CommitId:
+        """:meth:`Repo.resolve_commit`: a revision peeled to a commit id; :class:`InvalidInput` if none."""
+        found = self.lookup(f"{rev}^{{commit}}")[0]
+        if found is None or found[1] != "commit":
+            raise InvalidInput(f"no commit named {rev!r} in this repository")
+        return CommitId(found[0])
+
+    def head_branch(self) -> str | None:
+        """:meth:`Repo.head_branch`: the main worktree's branch, ``None`` if detached or unborn."""
+        try:
+            head = (self.common_dir / "HEAD").read_text(errors="surrogateescape").strip()
+        except OSError:
+            return None
+        return head[len("ref: refs/heads/") :] if head.startswith("ref: refs/heads/") else None
+
+    def branch_exists(self, branch: str) -> bool:
+        """Whether ``refs/heads/BRANCH`` exists."""
+        return self.lookup(f"refs/heads/{branch}")[0] is not None
+
+    def read_path(self, commit: str, path: str) -> bytes | None:
+        """:meth:`Repo.read_path`: the blob at ``path`` in ``commit``'s tree, ``None`` if absent or not a file."""
+        found = self.lookup(f"{commit}^{{commit}}:{path}")[0]
+        if found is None or found[1] != "blob":
+            return None
+        return self.read_blob(found[0])
+
+    # ---- commits ------------------------------------------------------------------
+
+    def rev_list(self, tip: str, stop: str | None, *also: str) -> list[CommitId]:
+        """:meth:`Repo.rev_list`: ``stop..tip``, oldest first (libgit2's order when merges are in it)."""
+        hide = [f"^{h}" for h in (stop, *also) if h]
+        out = self._git("rev-list", "--parents", "--topo-order", "--reverse", tip, *hide, "--")
+        rows = [line.split(" ") for line in out.decode().split("\n") if line]
+        if any(len(row) > 2 for row in rows):
+            # with merges several orders are topological: take the one libgit2 picks
+            return self._full().rev_list(tip, stop, *also)
+        return [CommitId(row[0]) for row in rows]
+
+    def commit_info(self, oid: str) -> CommitInfo:
+        """:meth:`Repo.commit_info`; :class:`InvalidInput` if ``oid`` is not a commit."""
+        if oid not in self._commits:
+            self.read_commits([oid])
+        return self._commits[oid]
+
+    def read_commits(self, oids: Sequence[str]) -> None:
+        """Read many commits (for :meth:`commit_info`) with one ``git cat-file --batch``."""
+        ask = [o for o in dict.fromkeys(oids) if o not in self._commits]
+        if not ask:
+            return
+        out = self._git("cat-file", "--batch", input="".join(o + "\n" for o in ask).encode())
+        pos = 0
+        for oid in ask:
+            nl = out.index(b"\n", pos)
+            header = out[pos:nl].decode("utf-8", "replace").split(" ")
+            size = int(header[2]) if len(header) == 3 and header[2].isdigit() else -1
+            raw = out[nl + 1 : nl + 1 + size] if size >= 0 else b""
+            pos = nl + 1 + (size + 1 if size >= 0 else 0)
+            info = _parse_commit(header[0], raw) if header[1:2] == ["commit"] else None
+            # a missing object or another type: Repo raises what it always raised
+            self._commits[oid] = info or self._full().commit_info(oid)
+
+    # ---- diffs ----------------------------------------------------------------------
+
+    def changes(self, old: str | None, new: str) -> list[Change]:
+        """:meth:`Repo.changes` between two commits (``old`` ``None``: the empty tree)."""
+        if (old, new) not in self._changes:
+            self.read_changes([(old, new)])
+        return self._changes[(old, new)]
+
+    def read_changes(self, pairs: Sequence[tuple[str | None, str]]) -> None:
+        """Diff many ``(old, new)`` commit pairs (for :meth:`changes`) with one ``git diff-tree --stdin``.
+
+        A pair whose diff adds and deletes paths (a rename libgit2 could pair
+        up), changes a type, or touches a gitlink is diffed by
+        :meth:`Repo.changes` instead, so every answer is libgit2's.
+        """
+        ask = [p for p in dict.fromkeys(pairs) if p not in self._changes]
+        if not ask:
+            return
+        self.read_commits([c for p in ask for c in p if c])
+        trees: dict[tuple[str, str], list[tuple[str | None, str]]] = {}
+        for old, new in ask:
+            new_tree = self._commits[new].tree
+            old_tree = self._commits[old].tree if old else _EMPTY_TREE[len(new_tree)]
+            trees.setdefault((old_tree, new_tree), []).append((old, new))
+        out = self._git("diff-tree", "--stdin", "-r", "-z", "--raw", "--no-renames", "--no-abbrev",
+                        "--ignore-submodules=none", input="".join(f"{a} {b}\n" for a, b in trees).encode())
+        # each pair's "OLD NEW\n" line, then ":MODE MODE OID OID STATUS\0PATH\0" per changed path
+        rows: dict[tuple[str, str], list[tuple[bytes, bytes]]] = {}
+        current: list[tuple[bytes, bytes]] = []
+        tokens = out.split(b"\x00")
+        i = 0
+        while i < len(tokens):
+            token = tokens[i]
+            while not token.startswith(b":") and b"\n" in token:
+                line, _, token = token.partition(b"\n")
+                a, _, b = line.decode().partition(" ")
+                current = rows.setdefault((a, b), [])
+            if token.startswith(b":") and i + 1 < len(tokens):
+                current.append((token, tokens[i + 1]))
+                i += 2
+            else:
+                i += 1
+        for key, commit_pairs in trees.items():
+            plain = _plain_changes(rows.get(key, []))
+            for old, new in commit_pairs:
+                self._changes[(old, new)] = plain if plain is not None else self._full().changes(old, new)
+
+    # ---- blobs ----------------------------------------------------------------------
+
+    def read_blobs(self, oids: Sequence[str], max_size: int, max_batch: int = 64 << 20) -> Iterator[BlobBatch]:
+        """Read many blobs, one ``git cat-file --batch`` per batch of at most ``max_batch``
+        bytes (or one blob), leaving out blobs over ``max_size`` bytes: their sizes are
+        still given. :class:`InvalidInput` if an oid is not a blob. :meth:`read_blob` and
+        :meth:`blob_size` answer from the latest batch."""
+        ask = list(dict.fromkeys(oids))
+        sizes = self._sizes(ask)
+        chunk: list[str] = []
+        total = 0
+        for oid in ask:
+            if chunk and total + sizes[oid] > max_batch:
+                self._batch = self._cat(chunk, sizes, max_size)
+                yield self._batch
+                chunk, total = [], 0
+            chunk.append(oid)
+            total += sizes[oid] if sizes[oid] <= max_size else 0
+        if chunk:
+            self._batch = self._cat(chunk, sizes, max_size)
+            yield self._batch
+
+    def _sizes(self, oids: Sequence[str]) -> dict[str, int]:
+        sizes: dict[str, int] = {}
+        for oid, found in zip(oids, self.lookup(*oids), strict=True):
+            if found is None or found[1] != "blob":
+                raise InvalidInput(f"{oid} is not a blob")
+            sizes[oid] = found[2]
+        return sizes
+
+    def _cat(self, ask: Sequence[str], sizes: Mapping[str, int], max_size: int) -> BlobBatch:
+        read = [o for o in ask if sizes[o] <= max_size]
+        data = self._git("cat-file", "--batch", input="".join(o + "\n" for o in read).encode()) if read else b""
+        spans: dict[str, tuple[int, int]] = {}
+        pos = 0
+        for oid in read:
+            header = f"{oid} blob {sizes[oid]}\n".encode()
+            if not data.startswith(header, pos):
+                raise WoGitError(f"git cat-file --batch: unexpected output for {oid}")
+            spans[oid] = (pos + len(header), sizes[oid])
+            pos += len(header) + sizes[oid] + 1
+        return BlobBatch(data, spans, {o: sizes[o] for o in ask})
+
+    def read_blob(self, oid: str) -> bytes:
+        """:meth:`Repo.read_blob`."""
+        if self._batch is not None and oid in self._batch.spans:
+            return self._batch.blob(oid)
+        return self._cat([oid], self._sizes([oid]), 1 << 62).blob(oid)
+
+    def blob_size(self, oid: str) -> int:
+        """:meth:`Repo.blob_size`."""
+        if self._batch is not None and oid in self._batch.sizes:
+            return self._batch.sizes[oid]
+        found = self.lookup(oid)[0]
+        if found is None:
+            raise InvalidInput(f"no object {oid}")
+        return found[2]
+
+    def entry(self, tree_ish: str, path: str) -> tuple[int, str] | None:
+        """:meth:`Repo.entry` (asked of libgit2: only symlink chains need it)."""
+        return self._full().entry(tree_ish, path)
+
+
+def _parse_commit(oid: str, raw: bytes) -> CommitInfo | None:
+    """A commit object read as libgit2 reads it, or ``None`` where only libgit2 can say
+    (an ``encoding`` header, text that is not UTF-8, a NUL byte, an odd signature line)."""
+    if b"\x00" in raw:
+        return None
+    head, sep, body = raw.partition(b"\n\n")
+    try:
+        text = head.decode("utf-8")
+        message = body.lstrip(b"\n").decode("utf-8") if sep else ""  # libgit2 drops leading newlines
+    except UnicodeDecodeError:
+        return None
+    tree, author, when = "", "", 0
+    parents: list[CommitId] = []
+    for line in text.split("\n"):
+        key, _, value = line.partition(" ")
+        if key == "tree":
+            tree = value
+        elif key == "parent":
+            parents.append(CommitId(value))
+        elif key in ("author", "committer"):
+            lt, gt = value.find(" <"), value.rfind("> ")
+            stamp = value[gt + 2 :].split(" ")
+            if lt < 0 or gt < lt or len(stamp) != 2 or not stamp[0].isdigit():
+                return None
+            if key == "author":
+                author = f"{value[:lt]} <{value[lt + 2 : gt]}>"
+            else:
+                when = int(stamp[0])
+        elif key == "encoding":
+            return None
+    if not tree or not author:
+        return None
+    return CommitInfo(id=CommitId(oid), parents=tuple(parents), tree=tree, message=message,
+                      trailers=parse_trailers(message), time=when, author=author)
+
+
+def _plain_changes(rows: list[tuple[bytes, bytes]]) -> list[Change] | None:
+    """``Change``s from ``git diff-tree --raw -z`` rows, or ``None`` where libgit2's
+    could differ: additions together with deletions (renames), type changes, gitlinks."""
+    out: list[Change] = []
+    added = deleted = False
+    for meta, raw_path in rows:
+        old_mode, new_mode, old_oid, new_oid, status = meta[1:].decode().split(" ")
+        om, nm = int(old_mode, 8), int(new_mode, 8)
+        path = os.fsdecode(raw_path)
+        if status == "M" and om in _PLAIN_MODES and nm in _PLAIN_MODES and (om == MODE_LINK) == (nm == MODE_LINK):
+            out.append(Change("M", path, path, om, nm, old_oid, new_oid))
+        elif status == "A" and nm in _PLAIN_MODES:
+            added = True
+            out.append(Change("A", None, path, None, nm, None, new_oid))
+        elif status == "D" and om in _PLAIN_MODES:
+            deleted = True
+            out.append(Change("D", path, None, om, None, old_oid, None))
+        else:
+            return None
+    return None if added and deleted else out
