@@ -73,15 +73,19 @@ from wo_git.plan.commands import plan as plan_group
 JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts and agents.")
 
 
-def _repo() -> Repo:
+def _workdir() -> str:
     try:
-        cwd = os.getcwd()
+        return os.getcwd()
     except FileNotFoundError:
         # e.g. the shell stayed in a ticket worktree that accept/reject removed
         gone = os.environ.get("PWD") or "the current directory"
         raise errors.InvalidInput(
             f"{gone} no longer exists (a removed ticket worktree?); cd into your repository's main checkout "
             "and run the command again") from None
+
+
+def _repo() -> Repo:
+    cwd = _workdir()
     from wo_git.git import Repo
 
     return Repo(cwd)
@@ -548,15 +552,15 @@ def abort(ticket: str, as_json: bool) -> None:
 @JSON
 def guard(staged: bool, hook: bool, range_: str | None, ticket_id: str | None, as_json: bool) -> None:
     """Run the guard on demand. Exit 3 when it finds violations."""
-    repo = _repo()
-    if range_ and ticket_id:
-        raise click.UsageError("give one of --range and --ticket")
-    if range_:
-        found = ondemand.commit_range(repo, range_)
-    elif ticket_id:
-        found = ondemand.ticket(repo, ticket_id)
+    if range_ and not ticket_id:
+        # read through git's plumbing: no pygit2 Repo (its import alone is most of the time)
+        found = ondemand.commit_range(_workdir(), range_)
     else:
-        found = ondemand.staged(repo, Path(os.getcwd()), hook=hook)
+        repo = _repo()
+        if range_ and ticket_id:
+            raise click.UsageError("give one of --range and --ticket")
+        found = ondemand.ticket(repo, ticket_id) if ticket_id else \
+            ondemand.staged(repo, Path(os.getcwd()), hook=hook)
     if as_json:
         click.echo(json.dumps({"violations": [v.to_json() for v in found], "clean": not found}, indent=2))
     elif found:

@@ -13,14 +13,34 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Protocol
 
-from wo_git.git import Repo, mode_kind
-from wo_git.guard.content import Finding, kubernetes_kind, pem_is_public, scan_blob
+from wo_git.git import PlumbingReader, mode_kind
+from wo_git.guard.content import Finding, kubernetes_kind, pem_is_public, scan_blob, suspects
 from wo_git.guard.policy import Policy, normalize_path
 from wo_git.types import MODE_GITLINK, MODE_LINK, Change
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from wo_git.git import CommitInfo
+
 MAX_SCAN_BYTES = 256 * 1024 * 1024
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+class Objects(Protocol):
+    """What the guard reads from git: a :class:`~wo_git.git.Repo`, or a
+    :class:`~wo_git.git.PlumbingReader` (same answers, no pygit2, many objects
+    per git process: ``wo-git guard --range``)."""
+
+    @property
+    def common_dir(self) -> Path: ...
+    def commit_info(self, oid: str) -> CommitInfo: ...
+    def changes(self, old: str | None, new: str) -> list[Change]: ...
+    def read_blob(self, oid: str) -> bytes: ...
+    def blob_size(self, oid: str) -> int: ...
+    def entry(self, tree_ish: str, path: str) -> tuple[int, str] | None: ...
 
 
 @dataclass(frozen=True)
@@ -56,7 +76,7 @@ class MailboxRule:
 
 
 def check_changes(
-    repo: Repo,
+    repo: Objects,
     policy: Policy,
     changes: Iterable[Change],
     where: str,
@@ -68,6 +88,19 @@ def check_changes(
     ``tree`` is the new side's tree (or commit): symlink chains are followed
     through it, so a new link to an existing link to ``.env`` is caught.
     """
+    changes = list(changes)
+    _prefetch(repo, changes)
+    return _check_changes(repo, policy, changes, where, mailbox, tree)
+
+
+def _check_changes(
+    repo: Objects,
+    policy: Policy,
+    changes: Iterable[Change],
+    where: str,
+    mailbox: MailboxRule | None = None,
+    tree: str | None = None,
+) -> list[Violation]:
     out: list[Violation] = []
     for ch in changes:
         for path in ch.paths:
@@ -90,21 +123,23 @@ def check_changes(
 def _path_violations(
     policy: Policy, path: str, where: str, ch: Change, mailbox: MailboxRule | None
 ) -> list[Violation]:
-    what = _describe(ch, path)
-    found = [Violation(path, m.category, m.rule, where, what) for m in policy.classify(path)]
+    hits = [(m.category, m.rule) for m in policy.classify(path)]
     if mailbox is not None:
         norm = normalize_path(path)
         box = normalize_path(mailbox.mailbox).rstrip("/") + "/"
         if norm.startswith(box) and norm not in {normalize_path(p) for p in mailbox.writable}:
-            found.append(Violation(path, "control", f"{mailbox.mailbox}/ (the mailbox)", where, what))
+            hits.append(("control", f"{mailbox.mailbox}/ (the mailbox)"))
         elif policy.out_of_scope(path) and norm not in {normalize_path(p) for p in mailbox.writable}:
-            found.append(Violation(path, "scope", "outside the work order's scope", where, what))
+            hits.append(("scope", "outside the work order's scope"))
     elif policy.out_of_scope(path):
-        found.append(Violation(path, "scope", "outside the work order's scope", where, what))
-    return found
+        hits.append(("scope", "outside the work order's scope"))
+    if not hits:
+        return []
+    what = _describe(ch, path)
+    return [Violation(path, category, rule, where, what) for category, rule in hits]
 
 
-def _public_pem(repo: Repo, ch: Change, path: str) -> bool:
+def _public_pem(repo: Objects, ch: Change, path: str) -> bool:
     """The blob at ``path`` (this side of the change) is PEM with only certificates."""
     new_side = path == ch.new_path
     oid, mode = (ch.new_oid, ch.new_mode) if new_side else (ch.old_oid, ch.old_mode)
@@ -129,7 +164,7 @@ MAX_LINK_HOPS = 40  # Linux's own limit on symlinks followed in one lookup (MAXS
 
 
 def _symlink_violations(
-    repo: Repo, policy: Policy, path: str, oid: str, where: str, tree: str | None = None
+    repo: Objects, policy: Policy, path: str, oid: str, where: str, tree: str | None = None
 ) -> list[Violation]:
     """A symlink is protected when its target is, or when it leaves the worktree.
 
@@ -139,7 +174,8 @@ def _symlink_violations(
     found: list[Violation] = []
     link, link_oid, seen = path, oid, set()
     for _ in range(MAX_LINK_HOPS):
-        target = repo.read_blob(link_oid).decode("utf-8", errors="replace")
+        data = _LINKS.get((str(repo.common_dir), link_oid))
+        target = (data if data is not None else repo.read_blob(link_oid)).decode("utf-8", errors="replace")
         found += _one_link(policy, path, link, target, where)
         if found or tree is None:
             return found
@@ -169,9 +205,58 @@ def _one_link(policy: Policy, path: str, link: str, target: str, where: str) -> 
 
 _FACTS: dict[tuple[str, str], tuple[tuple[Finding, ...], str | None]] = {}
 _FACTS_MAX = 200_000
+_LINKS: dict[tuple[str, str], bytes] = {}  # symlink blobs read ahead by _prefetch
+_LINK_MAX = 4096  # longer than any path a symlink can name (PATH_MAX); longer blobs are read when needed
 
 
-def _blob_facts(repo: Repo, oid: str, yaml: bool) -> tuple[tuple[Finding, ...], str | None]:
+def _prefetch(repo: Objects, changes: Sequence[Change]) -> None:
+    """Read ahead, in as few git processes as possible, every blob that
+    :func:`check_changes` will read, and scan them for :func:`_blob_facts`.
+
+    Only for a :class:`~wo_git.git.PlumbingReader` (one git process per
+    object would be slow; libgit2 reads in process). The facts are what
+    :func:`_blob_facts` computes blob by blob: :func:`suspects` leaves out
+    only blobs whose :func:`scan_blob` is certainly empty.
+    """
+    if not isinstance(repo, PlumbingReader):
+        return
+    common = str(repo.common_dir)
+    content: dict[str, bool] = {}  # oid -> its facts need the Kubernetes kind
+    links: set[str] = set()
+    for ch in changes:
+        oid = ch.new_oid
+        if not oid or MODE_GITLINK in (ch.old_mode, ch.new_mode):
+            continue
+        if ch.new_mode == MODE_LINK:
+            if (common, oid) not in _LINKS:
+                links.add(oid)
+        elif oid != ch.old_oid:
+            yaml = (ch.new_path or "").lower().endswith(YAML_SUFFIXES)
+            facts = _FACTS.get((common, oid))
+            if facts is None or (yaml and facts[1] == "?"):
+                content[oid] = content.get(oid, False) or yaml
+    if not content and not links:
+        return
+    if len(_LINKS) >= _FACTS_MAX:
+        _LINKS.clear()
+    for batch in repo.read_blobs([*content, *links], MAX_SCAN_BYTES):
+        oids = list(batch.spans)
+        marked = suspects(batch.data, [batch.spans[oid] for oid in oids])
+        for oid, suspect in zip(oids, marked, strict=True):
+            start, size = batch.spans[oid]
+            if oid in links and size <= _LINK_MAX:
+                _LINKS[(common, oid)] = batch.data[start : start + size]
+            if oid not in content:
+                continue
+            yaml = content[oid]
+            data = batch.data[start : start + size] if suspect or yaml else b""
+            facts = (tuple(scan_blob(data)) if suspect else (), kubernetes_kind(data) if yaml else "?")
+            if len(_FACTS) >= _FACTS_MAX:
+                _FACTS.clear()
+            _FACTS[(common, oid)] = facts
+
+
+def _blob_facts(repo: Objects, oid: str, yaml: bool) -> tuple[tuple[Finding, ...], str | None]:
     """A blob's secret findings and Kubernetes kind, each blob read and scanned once.
 
     Blobs are content-addressed, so the answer for an oid never changes: a
@@ -190,7 +275,7 @@ def _blob_facts(repo: Repo, oid: str, yaml: bool) -> tuple[tuple[Finding, ...], 
     return facts
 
 
-def _content_violations(repo: Repo, ch: Change, where: str) -> list[Violation]:
+def _content_violations(repo: Objects, ch: Change, where: str) -> list[Violation]:
     path = ch.new_path or ""
     size = repo.blob_size(ch.new_oid or "")
     if size > MAX_SCAN_BYTES:
@@ -245,7 +330,7 @@ def check_message(message: str, where: str) -> list[Violation]:
 
 
 def check_tree(
-    repo: Repo,
+    repo: Objects,
     policy: Policy,
     new: str,
     sides: Sequence[str | None],
@@ -282,7 +367,7 @@ def check_tree(
 
 
 def check_commits(
-    repo: Repo,
+    repo: Objects,
     policy: Policy,
     commits: Sequence[str],
     mailbox: MailboxRule | None = None,
@@ -303,6 +388,14 @@ def check_commits(
     everything either parent lacks.
     """
     out: list[Violation] = []
+    prefetched = isinstance(repo, PlumbingReader)
+    if isinstance(repo, PlumbingReader):
+        # every commit, diff and blob of the range in a handful of git processes
+        repo.read_commits(commits)
+        pairs = [(parent, oid) for oid in commits if not (sides or {}).get(oid)
+                 for parent in repo.commit_info(oid).parents or (None,)]
+        repo.read_changes(pairs)
+        _prefetch(repo, [ch for old, new in pairs for ch in repo.changes(old, new)])
     for oid in commits:
         info = repo.commit_info(oid)
         allowed = (exempt or {}).get(oid, set())
@@ -312,7 +405,10 @@ def check_commits(
         else:
             found = []
             for parent in info.parents or (None,):
-                found += check_changes(repo, policy, repo.changes(parent, oid), oid, mailbox, tree=oid)
+                changes = repo.changes(parent, oid)
+                if not prefetched:
+                    _prefetch(repo, changes)
+                found += _check_changes(repo, policy, changes, oid, mailbox, tree=oid)
         out += [v for v in found if normalize_path(v.path) not in allowed or v.category == "secrets"]
         out += check_message(info.message, oid)
     return _dedupe(out)

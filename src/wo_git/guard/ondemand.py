@@ -12,19 +12,25 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from wo_git import tickets
-from wo_git.config import Config, load_config
 from wo_git.errors import InvalidInput
-from wo_git.git import Repo, run_git
+from wo_git.git import PlumbingReader, Repo, run_git
 from wo_git.guard.check import MailboxRule, Violation, check_changes, check_commits, check_tree
-from wo_git.guard.policy import Policy
-from wo_git.runs.postrun import policy_for
-from wo_git.runs.run import ticket_config
-from wo_git.tickets.verdict import guard_ticket
+from wo_git.guard.policy import DEFAULT_MAILBOX, Policy
+
+if TYPE_CHECKING:
+    from wo_git import tickets
+
+# ``--range`` needs none of the ticket and run machinery (nor pydantic, unless a config is
+# committed): those modules are imported inside the functions that use them.
+
+CONFIG_FILE = ".wo-git.toml"  # wo_git.config.CONFIG_FILE, without importing pydantic
 
 
 def _ticket_of_worktree(repo: Repo, cwd: Path) -> tickets.Ticket | None:
+    from wo_git import tickets
+
     head = run_git("symbolic-ref", "-q", "HEAD", cwd=cwd, check=False).stdout.decode().strip()
     m = re.fullmatch(r"refs/heads/wo/(\d{4,})-[a-z0-9._-]+", head)
     number = m.group(1) if m else None
@@ -51,6 +57,11 @@ def staged(repo: Repo, cwd: Path, hook: bool = False) -> list[Violation]:
     their own branches (``wo-git init``'s files among them), and the hook is
     there to stop executors and leaked secrets, not them.
     """
+    from wo_git import tickets
+    from wo_git.config import Config, load_config
+    from wo_git.runs.postrun import policy_for
+    from wo_git.runs.run import ticket_config
+
     index = os.environ.get("GIT_INDEX_FILE")
     env = {"GIT_INDEX_FILE": str(cwd / index)} if index else None
     tree = run_git("write-tree", cwd=cwd, env=env).stdout.decode().strip()
@@ -75,21 +86,53 @@ def staged(repo: Repo, cwd: Path, hook: bool = False) -> list[Violation]:
     return found
 
 
-def commit_range(repo: Repo, spec: str) -> list[Violation]:
-    """Violations in every commit of ``A..B`` (policy: the repository's HEAD branch config)."""
+def commit_range(path: str | Path, spec: str) -> list[Violation]:
+    """Violations in every commit of ``A..B`` (``A`` empty: from the root; ``B`` empty:
+    ``HEAD``), for the repository at ``path``, under the policy committed on the main
+    worktree's branch (defaults if none is committed).
+
+    Reads git through :class:`~wo_git.git.PlumbingReader`: a handful of git
+    processes for the whole range, with :class:`~wo_git.git.Repo`'s answers.
+    Raises :class:`InvalidInput` for a spec without ``..`` or a name that is
+    not a commit, :class:`~wo_git.errors.NotARepo` outside a repository,
+    :class:`~wo_git.errors.InvalidConfig` for a committed config that does
+    not validate.
+    """
     if ".." not in spec:
         raise InvalidInput(f"--range needs A..B, got {spec!r}")
+    reader = PlumbingReader(path)
     a, b = spec.split("..", 1)
-    start = repo.resolve_commit(a) if a else None
-    end = repo.resolve_commit(b or "HEAD")
-    branch = repo.head_branch()
-    cfg = load_config(repo, branch) if branch and repo.branch_exists(branch) else Config()
-    policy = Policy.build(cfg.guard, mailbox=cfg.mailbox)
-    return check_commits(repo, policy, repo.rev_list(end, start), None)
+    b = b or "HEAD"
+    branch = reader.head_branch()
+    # one `git cat-file --batch-check` answers every name asked below
+    names = [f"{b}^{{commit}}"] + ([f"{a}^{{commit}}"] if a else [])
+    if branch:
+        names += [f"refs/heads/{branch}", f"{branch}^{{commit}}", f"{branch}^{{commit}}:{CONFIG_FILE}"]
+    reader.lookup(*names)
+    start = reader.resolve_commit(a) if a else None
+    end = reader.resolve_commit(b)
+    if branch and reader.branch_exists(branch):
+        commit = reader.resolve_commit(branch)
+        data = reader.read_path(commit, CONFIG_FILE)
+    else:
+        data = None
+    if data is None:
+        # wo_git.config.load_config's answer without a committed file: Config()'s defaults
+        policy = Policy.build(None, mailbox=DEFAULT_MAILBOX)
+    else:
+        from wo_git.config import parse_config
+
+        cfg = parse_config(data.decode("utf-8", errors="replace"), f"{CONFIG_FILE} on {branch}")
+        policy = Policy.build(cfg.guard, mailbox=cfg.mailbox)
+    return check_commits(reader, policy, reader.rev_list(end, start), None)
 
 
 def ticket(repo: Repo, ticket_id: str) -> list[Violation]:
     """Violations ``accept`` would refuse for a ticket."""
+    from wo_git import tickets
+    from wo_git.runs.run import ticket_config
+    from wo_git.tickets.verdict import guard_ticket
+
     tk = tickets.load(repo, ticket_id)
     cfg = ticket_config(repo, tk)
     tk = tickets.load(repo, tk.id, cfg)
