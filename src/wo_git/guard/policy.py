@@ -30,11 +30,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import pathspec
-
 from wo_git.errors import InvalidInput
 
 if TYPE_CHECKING:
+    import pathspec
+
     from wo_git.guard.settings import GuardConfig as GuardConfig
 
 
@@ -275,9 +275,16 @@ def normalize_path(path: str) -> str:
     Returns a relative POSIX path (``""`` for the root); never raises. Leading
     ``..`` segments that escape the root are kept.
     """
-    text = unicodedata.normalize("NFC", _INVISIBLE.sub("", path))
-    # casefold output need not be NFC ("\u01f0" folds to "j" + U+030C): compose again
-    text = unicodedata.normalize("NFC", text.casefold()).replace("\\", "/")
+    if path.isascii():
+        # steps 1-2 and 6 for ASCII: nothing invisible, NFC is the identity, casefold is lower
+        text = path.lower().replace("\\", "/")
+        if not (text.startswith("/") or text.endswith(("/", ".", " ")) or "//" in text or "./" in text
+                or " /" in text or "::$data" in text):
+            return text  # no empty, "." or ".." segment and nothing to strip: step 4-5 change nothing
+    else:
+        text = unicodedata.normalize("NFC", _INVISIBLE.sub("", path))
+        # casefold output need not be NFC ("\u01f0" folds to "j" + U+030C): compose again
+        text = unicodedata.normalize("NFC", text.casefold()).replace("\\", "/")
     parts: list[str] = []
     for raw in text.split("/"):
         if raw == "..":
@@ -290,6 +297,23 @@ def normalize_path(path: str) -> str:
         if part:
             parts.append(part)
     return "/".join(parts)
+
+
+_NOT_PLAIN = ("//", "./", " /", "::$data", "\n/", "/\n", ".\n", " \n")
+
+
+def _normalize_lines(paths: list[str]) -> str | None:
+    """:func:`normalize_path` of every path, joined by newlines, when one pass over all
+    of them does it: ASCII only, no newline in a path, and no empty, ``.`` or ``..``
+    segment nor anything for steps 4-5 to strip (then each path just folds to lower
+    case). ``None`` otherwise: normalize path by path."""
+    text = "\n".join(paths)
+    if not text.isascii() or text.count("\n") != len(paths) - 1:
+        return None
+    text = text.lower().replace("\\", "/")
+    if text.startswith("/") or text.endswith(("/", ".", " ")) or any(x in text for x in _NOT_PLAIN):
+        return None
+    return text
 
 
 @dataclass(frozen=True)
@@ -305,6 +329,8 @@ class Match:
 
 def _compile(patterns: Iterable[str], what: str) -> pathspec.GitIgnoreSpec:
     """A GitIgnoreSpec over case-folded ``patterns``; InvalidInput if one is bad."""
+    import pathspec
+
     folded = [unicodedata.normalize("NFC", p).casefold() for p in patterns]
     try:
         return pathspec.GitIgnoreSpec.from_lines(folded)
@@ -317,92 +343,151 @@ def _escape(text: str) -> str:
     return _GLOB_CHARS.sub(lambda m: "\\" + m.group(0), text)
 
 
-_GROUP_NAME = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
-_ANY_DEPTH = "^(?:.+/)?"  # how pathspec starts the regex of a pattern that matches at any depth
+_GLOB_META = re.compile(r"[*?\[\]\\]")
 
 
-def _top_level_bar(regex: str) -> bool:
-    """Whether ``regex`` has a ``|`` outside every group and character class."""
-    depth, i, in_class = 0, 0, False
-    while i < len(regex):
-        c = regex[i]
-        if c == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-        elif c == "[":
-            in_class = True
-            i += 2 if regex[i + 1 : i + 3] in ("^]",) else 1 if regex[i + 1 : i + 2] in ("]", "^") else 0
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        elif c == "|" and depth == 0:
+class _Prefilter:
+    """A quick test that lets through every path some of a set of gitignore
+    patterns may match (a superset: pathspec gives the exact answer).
+
+    Derived from the patterns' text: a pattern within one path segment
+    (``.env``, ``*.pem``, ``dockerfile*``; gitignore matches it against any
+    single segment) must match a whole segment, so that segment equals it
+    (no wildcard), or starts with its literal text before the first
+    wildcard, ends with the text after the last one, and holds every run of
+    literal text in between (the longest of these is tested). A
+    pattern across segments (``**/.github/workflows/**``) matches only paths
+    that contain its longest literal run (``.github/workflows``): pathspec
+    copies every character between wildcards into its regex, and only a
+    ``/`` next to ``**`` is optional, so runs are stripped of ``/`` at both
+    ends. Anything else (no literal text, trailing whitespace pathspec would
+    strip) lets every path through. Segment answers are kept.
+    """
+
+    __slots__ = ("_names", "_prefixes", "_suffixes", "_contains", "_inner", "_everything", "_segments")
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        names: set[str] = set()
+        prefixes: set[str] = set()
+        suffixes: set[str] = set()
+        contains: set[str] = set()
+        inner: set[str] = set()
+        everything = False
+        for pattern in patterns:
+            if not pattern.strip() or pattern.startswith(("!", "#")):
+                continue  # negations only take paths out; blanks and comments match nothing
+            if pattern != pattern.rstrip() or "\n" in pattern or "\r" in pattern:
+                everything = True
+                continue
+            body = pattern.strip("/")
+            while body.startswith("**/"):
+                body = body[3:]
+            while body.endswith("/**"):
+                body = body[:-3]
+            if "/" in body:
+                run = max((r.strip("/") for r in _GLOB_META.split(body)), key=len)
+                if run:
+                    inner.add(run)
+                else:
+                    everything = True
+            elif not _GLOB_META.search(body):
+                names.add(body)
+            else:
+                # the segment starts with the first run, ends with the last, holds the others:
+                # test for the longest of them
+                runs = _GLOB_META.split(body)
+                kind, run = max([(0, runs[0]), (1, runs[-1]), *((2, r) for r in runs[1:-1])],
+                                key=lambda x: len(x[1]))
+                if not run:
+                    everything = True
+                else:
+                    (prefixes, suffixes, contains)[kind].add(run)
+        self._names = frozenset(names)
+        self._prefixes = tuple(sorted(prefixes))
+        self._suffixes = tuple(sorted(suffixes))
+        self._contains = tuple(sorted(contains))
+        self._inner = tuple(sorted(inner))
+        self._everything = everything
+        self._segments: dict[str, bool] = {}
+
+    def clears_all(self, lines: str) -> bool:
+        """Whether no pattern can match any of the normalized paths in ``lines`` (joined
+        by newlines, none holding one): the tests of :meth:`may_match` as substring
+        searches over all paths at once (a segment is a line, or lies between ``/``)."""
+        if self._everything:
+            return False
+        if any(run in lines for run in self._inner):
+            return False
+        segments = "\n" + lines.replace("/", "\n") + "\n"
+        return not (
+            any(f"\n{name}\n" in segments for name in self._names)
+            or any(f"\n{prefix}" in segments for prefix in self._prefixes)
+            or any(f"{suffix}\n" in segments for suffix in self._suffixes)
+            or any(run in segments for run in self._contains)
+        )
+
+    def may_match(self, norm: str) -> bool:
+        """``False`` only if no pattern can match the normalized path ``norm``."""
+        if self._everything:
             return True
-        i += 1
-    return False
+        for segment in norm.split("/"):
+            hit = self._segments.get(segment)
+            if hit is None:
+                hit = (segment in self._names or segment.startswith(self._prefixes)
+                       or segment.endswith(self._suffixes) or any(run in segment for run in self._contains))
+                if len(self._segments) < 1 << 20:
+                    self._segments[segment] = hit
+            if hit:
+                return True
+        return any(run in norm for run in self._inner)
 
 
-def _prefilter_parts(spec: pathspec.GitIgnoreSpec) -> tuple[list[str], list[str]]:
-    """The regexes of ``spec``'s positive patterns, for one pre-filter alternation.
+class _Spec:
+    """:func:`_compile` of some patterns, done when first needed unless ``now``:
+    pathspec and its regexes for the ~200 default patterns take about 20 ms to load,
+    and most paths never get past the pre-filter. Patterns wo-git did not write
+    (configuration, grants, scope, a custom mailbox) are compiled ``now``, so a bad
+    one is refused when the policy is built."""
 
-    Returns ``(deep, other)``: ``deep`` holds the rest of every regex that
-    starts with :data:`_ANY_DEPTH` (pathspec's "at any depth"), ``other``
-    the whole of the rest; ``[""]`` in ``other`` (matches every path) when a
-    pattern has no regex to offer. Named groups become plain ones, so the
-    regexes can share one alternation.
-    """
-    deep: list[str] = []
-    other: list[str] = []
-    for p in spec.patterns:
-        if not p.include:
-            continue
-        regex = getattr(p, "regex", None)
-        if regex is None:  # cannot pre-filter this one: let every path through to pathspec
-            return [], [""]
-        source = _GROUP_NAME.sub("(?:", regex.pattern)
-        if source.startswith(_ANY_DEPTH) and not _top_level_bar(source):
-            deep.append(source[len(_ANY_DEPTH) :])
-        else:
-            other.append(source)
-    return deep, other
+    __slots__ = ("_patterns", "_what", "_spec")
 
+    def __init__(self, patterns: Iterable[str], what: str, now: bool) -> None:
+        self._patterns, self._what = tuple(patterns), what
+        self._spec: pathspec.GitIgnoreSpec | None = None
+        if now:
+            self.get()
 
-def _prefilter(deep: list[str], other: list[str]) -> re.Pattern[str] | None:
-    """One regex that matches every path one of the patterns behind ``deep`` and
-    ``other`` (:func:`_prefilter_parts`) matches; ``None`` if there are none.
+    def get(self) -> pathspec.GitIgnoreSpec:
+        """The compiled spec; :class:`InvalidInput` for a pattern pathspec refuses."""
+        if self._spec is None:
+            self._spec = _compile(self._patterns, self._what)
+        return self._spec
 
-    ``^(?:.+/)?(?:A|B|...)`` is the same language as ``(?:^(?:.+/)?A)|(?:^(?:.+/)?B)|...``
-    (concatenation distributes over alternation), and ``re`` walks back
-    through the path's folders once instead of once per pattern: about five
-    times faster on paths no rule protects.
-    """
-    parts = ([_ANY_DEPTH + "(?:" + "|".join(f"(?:{x})" for x in deep) + ")"] if deep else []) + other
-    return re.compile("|".join(f"(?:{x})" for x in parts)) if parts else None
+    def match_file(self, norm: str) -> bool:
+        """Whether the spec includes the normalized path ``norm``."""
+        return bool(self.get().match_file(norm))
 
 
-@dataclass(frozen=True)
 class _Category:
-    name: str
-    rules: tuple[str, ...]
-    spec: pathspec.GitIgnoreSpec
-    prefilter: re.Pattern[str] | None = None
+    """One protected category: its rules, their spec, and the pre-filter in front of it."""
 
-    def __post_init__(self) -> None:
-        # one alternation of every positive pattern's regex: most paths of a real change
-        # match no rule, and one C-level search is far cheaper than pathspec's per-pattern
-        # Python loop (bench/bench_guard.py); a hit falls through to pathspec for the exact answer
-        object.__setattr__(self, "prefilter", _prefilter(*_prefilter_parts(self.spec)))
+    def __init__(self, name: str, rules: tuple[str, ...], own: bool) -> None:
+        self.name, self.rules = name, rules
+        self.spec = _Spec(rules, name, now=own)
+        # most paths of a real change match no rule: a few set and string tests
+        # answer them, far cheaper than pathspec's per-pattern regex loop
+        # (bench/bench_guard.py); a hit falls through to pathspec for the exact answer
+        self.prefilter = _Prefilter(rules)
 
     def first_rule(self, norm: str) -> str | None:
         """The first positive rule matching ``norm`` if the category (with its
         negations, last match wins as in gitignore) protects it."""
-        if self.prefilter is None or not self.prefilter.search(norm):
+        if not self.prefilter.may_match(norm):
             return None
-        if not self.spec.match_file(norm):
+        spec = self.spec.get()
+        if not spec.match_file(norm):
             return None
-        for rule, pattern in zip(self.rules, self.spec.patterns, strict=True):
+        for rule, pattern in zip(self.rules, spec.patterns, strict=True):
             if pattern.include and pattern.match_file(norm) is not None:
                 return rule
         return None  # pragma: no cover - match_file said a positive rule matched
@@ -419,19 +504,13 @@ class Policy:
     def __init__(
         self,
         categories: Sequence[_Category],
-        allow: pathspec.GitIgnoreSpec,
-        scope: pathspec.GitIgnoreSpec | None,
-        mailbox_reports: pathspec.GitIgnoreSpec,
+        allow: _Spec | None,
+        scope: _Spec | None,
+        mailbox_reports: _Spec,
     ) -> None:
         self._categories = tuple(categories)
-        # every category's pre-filter in one: a path it does not match is in no category
-        deep: list[str] = []
-        other: list[str] = []
-        for category in self._categories:
-            more_deep, more_other = _prefilter_parts(category.spec)
-            deep += more_deep
-            other += more_other
-        self._any = _prefilter(deep, other)
+        # every category's pre-filter in one: a path it clears is in no category
+        self._prefilter = _Prefilter(rule for category in self._categories for rule in category.rules)
         self._allow = allow
         self._scope = scope
         self._mailbox_reports = mailbox_reports
@@ -457,18 +536,20 @@ class Policy:
         pattern pathspec cannot parse.
         """
         box = _escape(normalize_path(mailbox))
+        own_box = box != _escape(DEFAULT_MAILBOX)  # a mailbox wo-git's defaults never named
         categories = []
         for name in CATEGORIES:
             extra: list[str] = getattr(config, name) if config is not None else []
             rules = DEFAULT_PATTERNS[name] + tuple(unicodedata.normalize("NFC", p).casefold() for p in extra)
             if name == "control":
                 rules += (f"/{box}/*/w*-work*.md",)
-            categories.append(_Category(name, rules, _compile(rules, name)))
+            categories.append(_Category(name, rules, own=bool(extra) or (name == "control" and own_box)))
+        allow = [*(config.allow if config is not None else []), *grants]
         return cls(
             categories,
-            allow=_compile([*(config.allow if config is not None else []), *grants], "allow"),
-            scope=_compile(scope, "scope") if scope else None,
-            mailbox_reports=_compile([f"/{box}/*/w*-report*.md"], "mailbox"),
+            allow=_Spec(allow, "allow", now=True) if allow else None,
+            scope=_Spec(scope, "scope", now=True) if scope else None,
+            mailbox_reports=_Spec([f"/{box}/*/w*-report*.md"], "mailbox", now=own_box),
         )
 
     def classify(self, path: str) -> list[Match]:
@@ -476,9 +557,9 @@ class Policy:
         :data:`CATEGORIES` order (empty: not protected). Exemptions (config
         ``allow``, grants) apply to all categories except control."""
         norm = normalize_path(path)
-        if self._any is None or not self._any.search(norm):
+        if not self._prefilter.may_match(norm):
             return []
-        exempt = bool(self._allow.match_file(norm))
+        exempt = self._allow is not None and self._allow.match_file(norm)
         matches = []
         for category in self._categories:
             if exempt and category.name != "control":
@@ -487,6 +568,20 @@ class Policy:
             if rule is not None:
                 matches.append(Match(category.name, rule, path))
         return matches
+
+    @property
+    def scoped(self) -> bool:
+        """Whether a work order's ``scope`` limits where writing is allowed."""
+        return self._scope is not None
+
+    def unprotected(self, paths: Iterable[str]) -> set[str]:
+        """Those of ``paths`` (any spelling) for which :meth:`classify` is certainly
+        ``[]``, decided by the pre-filter alone; ask :meth:`classify` about the rest."""
+        given = list(paths)
+        lines = _normalize_lines(given) if len(given) > 100 else None
+        if lines is not None and self._prefilter.clears_all(lines):
+            return set(given)
+        return {p for p in given if not self._prefilter.may_match(normalize_path(p))}
 
     def out_of_scope(self, path: str) -> bool:
         """Whether writing ``path`` breaks the work order's ``scope``.
