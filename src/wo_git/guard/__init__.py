@@ -15,3 +15,6 @@ The guard is wo-git's security boundary (DESIGN.md section 6, ../shared/GUARD.md
 """
 
 from __future__ import annotations
+
+MAX_SCAN_BYTES = 256 * 1024 * 1024
+"""Blobs larger than this are not read: the guard refuses them ("blob too large to scan")."""

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from wo_git.git import PlumbingReader, mode_kind
+from wo_git.guard import MAX_SCAN_BYTES
 from wo_git.guard.content import Finding, kubernetes_kind, pem_is_public, scan_blob, suspects
 from wo_git.guard.policy import Policy, normalize_path
 from wo_git.types import MODE_GITLINK, MODE_LINK, Change
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
     from wo_git.git import CommitInfo
 
-MAX_SCAN_BYTES = 256 * 1024 * 1024
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -100,9 +100,10 @@ def _check_changes(
     where: str,
     mailbox: MailboxRule | None = None,
     tree: str | None = None,
+    clean: set[str] | None = None,
 ) -> list[Violation]:
     out: list[Violation] = []
-    for ch in changes:
+    for ch in _worth_checking(repo, policy, changes, mailbox, clean):
         for path in ch.paths:
             found = _path_violations(policy, path, where, ch, mailbox)
             if any(v.rule == "*.pem" for v in found) and _public_pem(repo, ch, path):
@@ -118,6 +119,42 @@ def _check_changes(
         elif ch.new_oid and ch.new_mode != MODE_LINK and ch.new_oid != ch.old_oid:
             out += _content_violations(repo, ch, where)
     return _dedupe(out)
+
+
+def _worth_checking(
+    repo: Objects, policy: Policy, changes: Iterable[Change], mailbox: MailboxRule | None,
+    clean: set[str] | None = None,
+) -> list[Change]:
+    """The ``changes`` that may yield a violation; the others certainly yield none.
+
+    A change is left out only when the loop in :func:`_check_changes`
+    would add nothing for it: no mailbox or scope rule applies, the
+    policy's pre-filter clears every path it touches
+    (:meth:`Policy.unprotected`), it is no symlink or gitlink, and its new
+    blob's facts are known and empty (no finding; for a YAML/JSON path, not
+    a Kubernetes manifest). On a large change most are left out, and the
+    pre-filter runs once over all paths.
+    """
+    changes = list(changes)
+    if mailbox is not None or policy.scoped:
+        return changes
+    common = str(repo.common_dir)
+    if clean is None:
+        clean = policy.unprotected(p for ch in changes for p in ch.paths)
+    keep: list[Change] = []
+    for ch in changes:
+        if ch.new_mode == MODE_LINK or MODE_GITLINK in (ch.old_mode, ch.new_mode):
+            keep.append(ch)
+        elif (ch.old_path is not None and ch.old_path not in clean) or (
+            ch.new_path is not None and ch.new_path not in clean
+        ):
+            keep.append(ch)
+        elif ch.new_oid and ch.new_oid != ch.old_oid:
+            facts = _FACTS.get((common, ch.new_oid))
+            yaml = (ch.new_path or "").lower().endswith(YAML_SUFFIXES)
+            if facts is None or facts[0] or (yaml and facts[1] is not None):
+                keep.append(ch)
+    return keep
 
 
 def _path_violations(
@@ -209,14 +246,17 @@ _LINKS: dict[tuple[str, str], bytes] = {}  # symlink blobs read ahead by _prefet
 _LINK_MAX = 4096  # longer than any path a symlink can name (PATH_MAX); longer blobs are read when needed
 
 
-def _prefetch(repo: Objects, changes: Sequence[Change]) -> None:
-    """Read ahead, in as few git processes as possible, every blob that
-    :func:`check_changes` will read, and scan them for :func:`_blob_facts`.
+_NO_FACTS: tuple[tuple[Finding, ...], str | None] = ((), "?")
 
-    Only for a :class:`~wo_git.git.PlumbingReader` (one git process per
-    object would be slow; libgit2 reads in process). The facts are what
-    :func:`_blob_facts` computes blob by blob: :func:`suspects` leaves out
-    only blobs whose :func:`scan_blob` is certainly empty.
+
+def _prefetch(repo: Objects, changes: Sequence[Change]) -> None:
+    """Read, in as few git processes as possible, every blob :func:`check_changes`
+    will read, and record the facts :func:`_blob_facts` would compute blob by blob.
+
+    Only for a :class:`~wo_git.git.PlumbingReader` (libgit2 reads in process),
+    which may have started reading them already (its ``prefetch``).
+    :func:`suspects` leaves out only blobs whose :func:`scan_blob` is
+    certainly empty.
     """
     if not isinstance(repo, PlumbingReader):
         return
@@ -241,19 +281,22 @@ def _prefetch(repo: Objects, changes: Sequence[Change]) -> None:
         _LINKS.clear()
     for batch in repo.read_blobs([*content, *links], MAX_SCAN_BYTES):
         oids = list(batch.spans)
-        marked = suspects(batch.data, [batch.spans[oid] for oid in oids])
+        marked = suspects(batch.data, list(batch.spans.values()))
+        if len(_FACTS) + len(oids) > _FACTS_MAX:
+            _FACTS.clear()
         for oid, suspect in zip(oids, marked, strict=True):
             start, size = batch.spans[oid]
             if oid in links and size <= _LINK_MAX:
                 _LINKS[(common, oid)] = batch.data[start : start + size]
-            if oid not in content:
+            kind = content.get(oid)  # None: not read for its content
+            if kind is None:
                 continue
-            yaml = content[oid]
-            data = batch.data[start : start + size] if suspect or yaml else b""
-            facts = (tuple(scan_blob(data)) if suspect else (), kubernetes_kind(data) if yaml else "?")
-            if len(_FACTS) >= _FACTS_MAX:
-                _FACTS.clear()
-            _FACTS[(common, oid)] = facts
+            if not suspect and not kind:
+                _FACTS[(common, oid)] = _NO_FACTS
+                continue
+            data = batch.data[start : start + size]
+            _FACTS[(common, oid)] = (tuple(scan_blob(data)) if suspect else (),
+                                     kubernetes_kind(data) if kind else "?")
 
 
 def _blob_facts(repo: Objects, oid: str, yaml: bool) -> tuple[tuple[Finding, ...], str | None]:
@@ -389,13 +432,18 @@ def check_commits(
     """
     out: list[Violation] = []
     prefetched = isinstance(repo, PlumbingReader)
+    clean: set[str] | None = None
     if isinstance(repo, PlumbingReader):
         # every commit, diff and blob of the range in a handful of git processes
         repo.read_commits(commits)
         pairs = [(parent, oid) for oid in commits if not (sides or {}).get(oid)
                  for parent in repo.commit_info(oid).parents or (None,)]
         repo.read_changes(pairs)
-        _prefetch(repo, [ch for old, new in pairs for ch in repo.changes(old, new)])
+        repo.prefetch(repo.new_blobs(pairs), MAX_SCAN_BYTES)
+        every = [ch for old, new in pairs for ch in repo.changes(old, new)]
+        if mailbox is None and not policy.scoped:
+            clean = policy.unprotected(p for ch in every for p in ch.paths)  # while git reads the blobs
+        _prefetch(repo, every)
     for oid in commits:
         info = repo.commit_info(oid)
         allowed = (exempt or {}).get(oid, set())
@@ -408,7 +456,7 @@ def check_commits(
                 changes = repo.changes(parent, oid)
                 if not prefetched:
                     _prefetch(repo, changes)
-                found += _check_changes(repo, policy, changes, oid, mailbox, tree=oid)
+                found += _check_changes(repo, policy, changes, oid, mailbox, tree=oid, clean=clean)
         out += [v for v in found if normalize_path(v.path) not in allowed or v.category == "secrets"]
         out += check_message(info.message, oid)
     return _dedupe(out)
