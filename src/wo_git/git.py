@@ -847,19 +847,41 @@ class PlumbingReader:
     def _git(self, *args: str, input: bytes | None = None) -> bytes:
         """:func:`run_git` on the common directory, through files rather than pipes: git
         writes each blob with its own ``write(2)``, and a pipe wakes the reader for each."""
+        return self._git_split(args, [input or b""])[0]
+
+    def _git_split(self, args: Sequence[str], inputs: Sequence[bytes]) -> list[bytes]:
+        """The output of one ``git ARGS`` per input, all running at once (``cat-file
+        --batch`` over two halves of 10,000 blobs takes half the time on two idle cores)."""
         cmd = ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
                f"--git-dir={self.common_dir}", *args]
-        with open(_scratch_fd(), "w+b") as stdin, open(_scratch_fd(), "w+b") as stdout:
-            if input:
-                stdin.write(input)
+        import io
+
+        files: list[io.BufferedRandom] = []
+        running: list[tuple[io.BufferedRandom, subprocess.Popen[bytes]]] = []
+        try:
+            for data in inputs:
+                stdin, stdout = open(_scratch_fd(), "w+b"), open(_scratch_fd(), "w+b")
+                files += [stdin, stdout]
+                stdin.write(data)
                 stdin.seek(0)
-            proc = subprocess.run(cmd, cwd=self.common_dir, env=clean_git_env(), stdin=stdin, stdout=stdout,
-                                  stderr=subprocess.PIPE, check=False)
-            if proc.returncode != 0:
-                msg = proc.stderr.decode(errors="replace").strip() or f"exit {proc.returncode}"
-                raise WoGitError(f"git {' '.join(args)} failed: {msg}")
-            stdout.seek(0)
-            return stdout.read()
+                running.append((stdout, subprocess.Popen(cmd, cwd=self.common_dir, env=clean_git_env(),
+                                                         stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)))
+            out = []
+            for stdout, proc in running:
+                _, err = proc.communicate()
+                if proc.returncode != 0:
+                    msg = err.decode(errors="replace").strip() or f"exit {proc.returncode}"
+                    raise WoGitError(f"git {' '.join(args)} failed: {msg}")
+                stdout.seek(0)
+                out.append(stdout.read())
+            return out
+        finally:
+            for _, proc in running:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            for file in files:
+                file.close()
 
     # ---- names ------------------------------------------------------------------
 
@@ -1009,7 +1031,8 @@ class PlumbingReader:
         """Start :meth:`read_blobs` of ``oids`` on a thread (its first batch), so git reads
         while the caller works; a later :meth:`read_blobs` of the same or fewer oids with
         the same ``max_size`` takes what it read (and raises what reading raised)."""
-        if oids:
+        ahead = self._ahead
+        if oids and not (ahead is not None and ahead.max_size == max_size and ahead.oids.issuperset(oids)):
             self._ahead = _ReadAhead(self._read_blobs(oids, max_size), set(oids), max_size)
 
     def read_blobs(self, oids: Sequence[str], max_size: int, max_batch: int = 64 << 20) -> Iterator[BlobBatch]:
@@ -1043,6 +1066,13 @@ class PlumbingReader:
         return batch
 
     def _sizes(self, oids: Sequence[str]) -> dict[str, int]:
+        if len(oids) > 100 and not any(n in self._names for n in oids):
+            out = self._git("cat-file", "--batch-check", "--buffer",
+                            input="".join(o + "\n" for o in oids).encode()).split()
+            # all found and all blobs: "OID blob SIZE" each; anything else is sorted out below
+            if len(out) == 3 * len(oids) and set(out[1::3]) == {b"blob"} and \
+                    b" ".join(out[0::3]).decode().split(" ") == list(oids):
+                return dict(zip(oids, map(int, out[2::3]), strict=True))
         sizes: dict[str, int] = {}
         for oid, found in zip(oids, self.lookup(*oids), strict=True):
             if found is None or found[1] != "blob":
@@ -1052,7 +1082,12 @@ class PlumbingReader:
 
     def _cat(self, ask: Sequence[str], sizes: Mapping[str, int], max_size: int) -> BlobBatch:
         read = [o for o in ask if sizes[o] <= max_size]
-        data = self._git("cat-file", "--batch", input="".join(o + "\n" for o in read).encode()) if read else b""
+        # one git per core, each on a contiguous share: their outputs join in order
+        shares = max(1, min(os.cpu_count() or 1, 4, len(read) // 500))
+        cut = [len(read) * i // shares for i in range(shares + 1)]
+        parts = [read[cut[i] : cut[i + 1]] for i in range(shares)]
+        data = b"".join(self._git_split(["cat-file", "--batch"],
+                                        ["".join(o + "\n" for o in part).encode() for part in parts]))
         spans: dict[str, tuple[int, int]] = {}
         pos = 0
         for oid in read:
