@@ -16,14 +16,15 @@ from typing import TYPE_CHECKING
 
 from wo_git.errors import InvalidInput
 from wo_git.git import PlumbingReader, Repo, run_git
-from wo_git.guard.check import MailboxRule, Violation, check_changes, check_commits, check_tree
-from wo_git.guard.policy import DEFAULT_MAILBOX, Policy
+from wo_git.guard import MAX_SCAN_BYTES
 
 if TYPE_CHECKING:
     from wo_git import tickets
+    from wo_git.guard.check import Violation
 
 # ``--range`` needs none of the ticket and run machinery (nor pydantic, unless a config is
-# committed): those modules are imported inside the functions that use them.
+# committed), and starts git reading blobs before it imports the guard itself: modules are
+# imported inside the functions that use them.
 
 CONFIG_FILE = ".wo-git.toml"  # wo_git.config.CONFIG_FILE, without importing pydantic
 
@@ -59,6 +60,8 @@ def staged(repo: Repo, cwd: Path, hook: bool = False) -> list[Violation]:
     """
     from wo_git import tickets
     from wo_git.config import Config, load_config
+    from wo_git.guard.check import MailboxRule, check_changes, check_tree
+    from wo_git.guard.policy import Policy
     from wo_git.runs.postrun import policy_for
     from wo_git.runs.run import ticket_config
 
@@ -112,10 +115,18 @@ def commit_range(path: str | Path, spec: str) -> list[Violation]:
     start = reader.resolve_commit(a) if a else None
     end = reader.resolve_commit(b)
     if branch and reader.branch_exists(branch):
-        commit = reader.resolve_commit(branch)
-        data = reader.read_path(commit, CONFIG_FILE)
+        data = reader.read_path(branch, CONFIG_FILE)  # the commit it resolves to, as load_config reads it
     else:
         data = None
+    commits = reader.rev_list(end, start)
+    # the range's diffs, then git reads their blobs on a thread while the guard loads
+    reader.read_commits([*commits, *([start] if start else [])])  # the first commit's parent, usually
+    pairs = [(parent, oid) for oid in commits for parent in reader.commit_info(oid).parents or (None,)]
+    reader.read_changes(pairs)
+    reader.prefetch(reader.new_blobs(pairs), MAX_SCAN_BYTES)
+    from wo_git.guard.check import check_commits
+    from wo_git.guard.policy import DEFAULT_MAILBOX, Policy
+
     if data is None:
         # wo_git.config.load_config's answer without a committed file: Config()'s defaults
         policy = Policy.build(None, mailbox=DEFAULT_MAILBOX)
@@ -124,7 +135,7 @@ def commit_range(path: str | Path, spec: str) -> list[Violation]:
 
         cfg = parse_config(data.decode("utf-8", errors="replace"), f"{CONFIG_FILE} on {branch}")
         policy = Policy.build(cfg.guard, mailbox=cfg.mailbox)
-    return check_commits(reader, policy, reader.rev_list(end, start), None)
+    return check_commits(reader, policy, commits, None)
 
 
 def ticket(repo: Repo, ticket_id: str) -> list[Violation]:
