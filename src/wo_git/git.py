@@ -1087,7 +1087,7 @@ class PlumbingReader:
         cut = [len(read) * i // shares for i in range(shares + 1)]
         parts = [read[cut[i] : cut[i + 1]] for i in range(shares)]
         data = b"".join(self._git_split(["cat-file", "--batch"],
-                                        ["".join(o + "\n" for o in part).encode() for part in parts]))
+                                        ["".join(o + "\n" for o in part).encode() for part in parts])) if read else b""
         spans: dict[str, tuple[int, int]] = {}
         pos = 0
         for oid in read:

@@ -104,21 +104,30 @@ def _check_changes(
 ) -> list[Violation]:
     out: list[Violation] = []
     for ch in _worth_checking(repo, policy, changes, mailbox, clean):
-        for path in ch.paths:
-            found = _path_violations(policy, path, where, ch, mailbox)
-            if any(v.rule == "*.pem" for v in found) and _public_pem(repo, ch, path):
-                # a CA bundle (certifi's cacert.pem) is public: ``*.pem`` is there for
-                # keys, and the content rules still scan this blob for any key
-                found = [v for v in found if v.rule != "*.pem"]
-            out += found
-        if ch.new_mode == MODE_LINK and ch.new_oid:
-            out += _symlink_violations(repo, policy, ch.new_path or "", ch.new_oid, where, tree)
-        if MODE_GITLINK in (ch.old_mode, ch.new_mode):
-            out.append(Violation(ch.new_path or ch.old_path or "", "control", "submodule (gitlink)", where,
-                                 f"{mode_kind(ch.old_mode)} -> {mode_kind(ch.new_mode)}"))
-        elif ch.new_oid and ch.new_mode != MODE_LINK and ch.new_oid != ch.old_oid:
-            out += _content_violations(repo, ch, where)
+        out += _change_violations(repo, policy, ch, where, mailbox, tree)
     return _dedupe(out)
+
+
+def _change_violations(
+    repo: Objects, policy: Policy, ch: Change, where: str, mailbox: MailboxRule | None, tree: str | None
+) -> list[Violation]:
+    """Every violation of one change: its paths, symlink target, gitlink, added content."""
+    out: list[Violation] = []
+    for path in ch.paths:
+        found = _path_violations(policy, path, where, ch, mailbox)
+        if any(v.rule == "*.pem" for v in found) and _public_pem(repo, ch, path):
+            # a CA bundle (certifi's cacert.pem) is public: ``*.pem`` is there for
+            # keys, and the content rules still scan this blob for any key
+            found = [v for v in found if v.rule != "*.pem"]
+        out += found
+    if ch.new_mode == MODE_LINK and ch.new_oid:
+        out += _symlink_violations(repo, policy, ch.new_path or "", ch.new_oid, where, tree)
+    if MODE_GITLINK in (ch.old_mode, ch.new_mode):
+        out.append(Violation(ch.new_path or ch.old_path or "", "control", "submodule (gitlink)", where,
+                             f"{mode_kind(ch.old_mode)} -> {mode_kind(ch.new_mode)}"))
+    elif ch.new_oid and ch.new_mode != MODE_LINK and ch.new_oid != ch.old_oid:
+        out += _content_violations(repo, ch, where)
+    return out
 
 
 def _worth_checking(
