@@ -264,6 +264,26 @@ def test_committed_config_and_a_linked_worktree(history: tuple[Path, list[str]],
         assert _fast(where, spec) == expected
 
 
+def test_init_config_needs_no_validation_and_changes_nothing(
+        history: tuple[Path, list[str]], tmp_path: Path) -> None:
+    from wo_git.config import DEFAULT_CONFIG_TEXT
+
+    root, commits = history
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(root), str(clone))
+    _write(clone, CONFIG_FILE, DEFAULT_CONFIG_TEXT)  # every line a comment
+    _commit(clone, "init's config")
+    spec = f"{commits[1]}..HEAD"
+    assert _fast(clone, spec) == _oracle(clone, spec)
+    _write(clone, CONFIG_FILE, DEFAULT_CONFIG_TEXT + "[guard\n")  # not TOML
+    _commit(clone, "broken config")
+    with pytest.raises(InvalidConfig) as slow:
+        _oracle(clone, spec)
+    with pytest.raises(InvalidConfig) as fast:
+        _fast(clone, spec)
+    assert str(fast.value) == str(slow.value)
+
+
 def test_errors_are_the_same(history: tuple[Path, list[str]], tmp_path: Path) -> None:
     root, _ = history
     for spec in ("nope..HEAD", "HEAD..nope", "HEAD~1..HEAD^{tree}"):

@@ -834,7 +834,7 @@ class PlumbingReader:
         self._names: dict[str, tuple[str, str, int] | None] = {}
         self._commits: dict[str, CommitInfo] = {}
         self._changes: dict[tuple[str | None, str], list[Change]] = {}
-        self._plain: dict[tuple[str | None, str], _PlainDiff | None] = {}  # None: ask libgit2
+        self._plain: dict[tuple[str | None, str], PlainDiff | None] = {}  # None: ask libgit2
         self._batches: list[BlobBatch] = []  # the latest two read
         self._ahead: _ReadAhead | None = None
 
@@ -999,21 +999,28 @@ class PlumbingReader:
         tokens = out.split(b"\x00")
         metas, paths = tokens[0::2], tokens[1::2]
         cuts = [i for i, meta in enumerate(metas) if not meta.startswith(b":")]
-        found: dict[tuple[str, str], _PlainDiff | None] = {}
+        found: dict[tuple[str, str], PlainDiff | None] = {}
         for n, i in enumerate(cuts):
             *lines, metas[i] = metas[i].split(b"\n")
             key = ("", "")
             for line in lines:
                 a, _, b = line.decode().partition(" ")
                 key = (a, b)
-                found[key] = _PlainDiff.parse([], [])
+                found[key] = PlainDiff.parse([], [])
             end = cuts[n + 1] if n + 1 < len(cuts) else len(metas)
             if lines and metas[i]:
-                found[key] = _PlainDiff.parse(metas[i:end], paths[i:end])
+                found[key] = PlainDiff.parse(metas[i:end], paths[i:end])
         for key, commit_pairs in trees.items():
             plain = found.get(key)
             for old, new in commit_pairs:
                 self._plain[(old, new)] = plain
+
+    def plain_diff(self, old: str | None, new: str) -> PlainDiff | None:
+        """The pair's entries as git gave them (:meth:`read_changes` first), or ``None``
+        where they come from libgit2 (:meth:`changes` has them)."""
+        if (old, new) not in self._plain:
+            self.read_changes([(old, new)])
+        return self._plain[(old, new)]
 
     def new_blobs(self, pairs: Sequence[tuple[str | None, str]]) -> list[str]:
         """The blobs at the paths whose content :meth:`read_changes` pairs change, new side
@@ -1029,8 +1036,8 @@ class PlumbingReader:
 
     def prefetch(self, oids: Sequence[str], max_size: int) -> None:
         """Start :meth:`read_blobs` of ``oids`` on a thread (its first batch), so git reads
-        while the caller works; a later :meth:`read_blobs` of the same or fewer oids with
-        the same ``max_size`` takes what it read (and raises what reading raised)."""
+        while the caller works; the next :meth:`read_blobs` with the same ``max_size``
+        gives what it read first (and raises what reading raised), then the rest."""
         ahead = self._ahead
         if oids and not (ahead is not None and ahead.max_size == max_size and ahead.oids.issuperset(oids)):
             self._ahead = _ReadAhead(self._read_blobs(oids, max_size), set(oids), max_size)
@@ -1041,10 +1048,19 @@ class PlumbingReader:
         still given. :class:`InvalidInput` if an oid is not a blob. :meth:`read_blob` and
         :meth:`blob_size` answer from the latest batches."""
         ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead.max_size == max_size:
+            # what it read (extra blobs are harmless), then whatever it was not asked for
+            missing = [oid for oid in oids if oid not in ahead.oids]
+            taken = ahead.take()
+
+            def both() -> Iterator[BlobBatch]:
+                yield from taken
+                if missing:
+                    yield from self._read_blobs(missing, max_size, max_batch)
+
+            return both()
         if ahead is not None:
-            batches = ahead.take()  # waits for the thread: nothing reads concurrently below
-            if ahead.max_size == max_size and ahead.oids.issuperset(oids):
-                return batches
+            ahead.take()  # waits for the thread: nothing reads concurrently below
         return self._read_blobs(oids, max_size, max_batch)
 
     def _read_blobs(self, oids: Sequence[str], max_size: int, max_batch: int = 64 << 20) -> Iterator[BlobBatch]:
@@ -1140,12 +1156,18 @@ class _ReadAhead:
             self._error = err
 
     def take(self) -> Iterator[BlobBatch]:
-        """Wait for the thread; then every batch: the one it read, and the rest (read now)."""
+        """Wait for the thread (raising what it raised); then every batch: the one it
+        read, and the rest, read as they are asked for."""
         self._thread.join()
         if self._error is not None:
             raise self._error
-        yield from self._first
-        yield from self._batches
+        first, rest = self._first, self._batches
+
+        def batches() -> Iterator[BlobBatch]:
+            yield from first
+            yield from rest
+
+        return batches()
 
 
 def _scratch_fd() -> int:
@@ -1201,19 +1223,25 @@ def _parse_commit(oid: str, raw: bytes) -> CommitInfo | None:
 _MODE = {b"000000": 0, b"100644": MODE_BLOB, b"100755": MODE_EXEC, b"120000": MODE_LINK}
 
 
-class _PlainDiff:
+class PlainDiff:
     """One pair's ``git diff-tree --raw`` entries, kept as git's bytes until asked for;
-    only built where libgit2 reports the same deltas (:meth:`parse`)."""
+    only built where libgit2 reports the same deltas (:meth:`parse`). Entries are
+    additions, deletions (never both) and modifications, one path each: read them
+    as :class:`Change`s (:meth:`changes`, :meth:`change`) or by column
+    (:meth:`paths`, :meth:`changed_blobs`, :meth:`links`), in git's path order."""
 
-    __slots__ = ("_status", "_paths", "_old_modes", "_new_modes", "_old_oids", "_new_oids")
+    __slots__ = ("_status", "_paths", "_old_modes", "_new_modes", "_old_oids", "_new_oids", "_decoded",
+                 "_changed")
 
     def __init__(self, fields: list[bytes], paths: list[bytes]) -> None:
         self._old_modes, self._new_modes = fields[0::5], fields[1::5]
         self._old_oids, self._new_oids, self._status = fields[2::5], fields[3::5], fields[4::5]
         self._paths = paths
+        self._decoded: list[str] | None = None
+        self._changed: list[str | None] | None = None
 
     @classmethod
-    def parse(cls, metas: list[bytes], paths: list[bytes]) -> _PlainDiff | None:
+    def parse(cls, metas: list[bytes], paths: list[bytes]) -> PlainDiff | None:
         """Entries ``:MODE MODE OID OID STATUS`` and their paths, or ``None`` where
         libgit2's deltas could differ: additions together with deletions (rename
         detection could pair them), type changes, gitlinks, anything unexpected."""
@@ -1238,16 +1266,50 @@ class _PlainDiff:
         rows = zip(self._status, self._old_oids, self._new_oids, strict=True)
         return b" ".join(n for s, o, n in rows if s != b"D" and n != o).decode().split()
 
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def paths(self) -> list[str]:
+        """Each entry's path (decoded as :func:`os.fsdecode` decodes)."""
+        if self._decoded is None:
+            import sys
+
+            if not self._paths:
+                self._decoded = []
+            elif sys.getfilesystemencoding() == "utf-8":  # os.fsdecode, for all paths at once
+                self._decoded = b"\x00".join(self._paths).decode("utf-8", "surrogateescape").split("\x00")
+            else:
+                self._decoded = [os.fsdecode(p) for p in self._paths]
+        return self._decoded
+
+    def changed_blobs(self) -> list[str | None]:
+        """Each entry's new blob id where its content changed (added or modified; not a
+        deletion or a mode-only change), else ``None``."""
+        if self._changed is None:
+            rows = zip(self._status, self._old_oids, self._new_oids, strict=True)
+            self._changed = [n.decode() if s != b"D" and n != o else None for s, o, n in rows]
+        return self._changed
+
+    def links(self) -> list[bool]:
+        """Whether each entry's new side is a symlink."""
+        return [m == b"120000" for m in self._new_modes]
+
+    def change(self, i: int) -> Change:
+        """Entry ``i`` as a :class:`Change`."""
+        status, path = self._status[i], self.paths()[i]
+        om, nm = _MODE[self._old_modes[i]], _MODE[self._new_modes[i]]
+        oo, no = self._old_oids[i].decode(), self._new_oids[i].decode()
+        if status == b"M":
+            return Change("M", path, path, om, nm, oo, no)
+        if status == b"A":
+            return Change("A", None, path, None, nm, None, no)
+        return Change("D", path, None, om, None, oo, None)
+
     def changes(self) -> list[Change]:
         """The entries as :class:`Change`s, as :meth:`Repo.changes` gives them."""
         if not self._paths:
             return []
-        import sys
-
-        if sys.getfilesystemencoding() == "utf-8":  # os.fsdecode, for all paths at once
-            paths = b"\x00".join(self._paths).decode("utf-8", "surrogateescape").split("\x00")
-        else:
-            paths = [os.fsdecode(p) for p in self._paths]
+        paths = self.paths()
         old_oids = b" ".join(self._old_oids).decode().split(" ")
         new_oids = b" ".join(self._new_oids).decode().split(" ")
         out: list[Change] = []

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from wo_git.git import PlumbingReader, mode_kind
+from wo_git.git import PlainDiff, PlumbingReader, mode_kind
 from wo_git.guard import MAX_SCAN_BYTES
 from wo_git.guard.content import Finding, kubernetes_kind, pem_is_public, scan_blob, suspects
 from wo_git.guard.policy import Policy, normalize_path
@@ -166,6 +166,22 @@ def _worth_checking(
     return keep
 
 
+def _plain_worth_checking(repo: Objects, diff: PlainDiff, clean: set[str]) -> list[Change]:
+    """:func:`_worth_checking` (no mailbox, no scope) over a diff's columns: a
+    :class:`Change` is made only of the entries it keeps."""
+    common = str(repo.common_dir)
+    keep: list[int] = []
+    rows = zip(diff.paths(), diff.changed_blobs(), diff.links(), strict=True)
+    for i, (path, oid, link) in enumerate(rows):
+        if link or path not in clean:
+            keep.append(i)
+        elif oid is not None:
+            facts = _FACTS.get((common, oid))
+            if facts is None or facts[0] or (facts[1] is not None and path.lower().endswith(YAML_SUFFIXES)):
+                keep.append(i)
+    return [diff.change(i) for i in keep]
+
+
 def _path_violations(
     policy: Policy, path: str, where: str, ch: Change, mailbox: MailboxRule | None
 ) -> list[Violation]:
@@ -264,12 +280,9 @@ def _prefetch(repo: Objects, changes: Sequence[Change]) -> None:
 
     Only for a :class:`~wo_git.git.PlumbingReader` (libgit2 reads in process),
     which may have started reading them already (its ``prefetch``).
-    :func:`suspects` leaves out only blobs whose :func:`scan_blob` is
-    certainly empty.
     """
     if not isinstance(repo, PlumbingReader):
         return
-    common = str(repo.common_dir)
     content: dict[str, bool] = {}  # oid -> its facts need the Kubernetes kind
     links: set[str] = set()
     for ch in changes:
@@ -277,13 +290,32 @@ def _prefetch(repo: Objects, changes: Sequence[Change]) -> None:
         if not oid or MODE_GITLINK in (ch.old_mode, ch.new_mode):
             continue
         if ch.new_mode == MODE_LINK:
-            if (common, oid) not in _LINKS:
-                links.add(oid)
+            links.add(oid)
         elif oid != ch.old_oid:
             yaml = (ch.new_path or "").lower().endswith(YAML_SUFFIXES)
-            facts = _FACTS.get((common, oid))
-            if facts is None or (yaml and facts[1] == "?"):
-                content[oid] = content.get(oid, False) or yaml
+            content[oid] = content.get(oid, False) or yaml
+    _read_facts(repo, content, links)
+
+
+def _plan_plain(diff: PlainDiff, content: dict[str, bool], links: set[str]) -> None:
+    """:func:`_prefetch`'s choice of blobs, from a diff's columns (no :class:`Change` made)."""
+    for path, oid, link in zip(diff.paths(), diff.changed_blobs(), diff.links(), strict=True):
+        if oid is None:
+            continue
+        if link:
+            links.add(oid)
+        else:
+            content[oid] = content.get(oid, False) or path.lower().endswith(YAML_SUFFIXES)
+
+
+def _read_facts(repo: PlumbingReader, content: dict[str, bool], links: set[str]) -> None:
+    """Read the ``content`` blobs (oid -> also find its Kubernetes kind) and the
+    ``links``' targets, and record their facts; :func:`suspects` leaves out only
+    blobs whose :func:`scan_blob` is certainly empty."""
+    common = str(repo.common_dir)
+    content = {oid: kind for oid, kind in content.items()
+               if (facts := _FACTS.get((common, oid))) is None or (kind and facts[1] == "?")}
+    links = {oid for oid in links if (common, oid) not in _LINKS}
     if not content and not links:
         return
     if len(_LINKS) >= _FACTS_MAX:
@@ -442,6 +474,7 @@ def check_commits(
     out: list[Violation] = []
     prefetched = isinstance(repo, PlumbingReader)
     clean: set[str] | None = None
+    plain: dict[tuple[str | None, str], PlainDiff | None] = {}
     if isinstance(repo, PlumbingReader):
         # every commit, diff and blob of the range in a handful of git processes
         repo.read_commits(commits)
@@ -449,10 +482,22 @@ def check_commits(
                  for parent in repo.commit_info(oid).parents or (None,)]
         repo.read_changes(pairs)
         repo.prefetch(repo.new_blobs(pairs), MAX_SCAN_BYTES)
-        every = [ch for old, new in pairs for ch in repo.changes(old, new)]
+        # while git reads the blobs: which paths no rule can protect, which blobs to scan
+        content: dict[str, bool] = {}
+        links: set[str] = set()
+        paths: list[str] = []
+        for pair in pairs:
+            diff = plain[pair] = repo.plain_diff(*pair)
+            if diff is not None:
+                paths += diff.paths()
+                _plan_plain(diff, content, links)
+            else:
+                changes = repo.changes(*pair)
+                paths += [p for ch in changes for p in ch.paths]
+                _prefetch(repo, changes)
         if mailbox is None and not policy.scoped:
-            clean = policy.unprotected(p for ch in every for p in ch.paths)  # while git reads the blobs
-        _prefetch(repo, every)
+            clean = policy.unprotected(paths)
+        _read_facts(repo, content, links)
     for oid in commits:
         info = repo.commit_info(oid)
         allowed = (exempt or {}).get(oid, set())
@@ -462,7 +507,11 @@ def check_commits(
         else:
             found = []
             for parent in info.parents or (None,):
-                changes = repo.changes(parent, oid)
+                diff = plain.get((parent, oid))
+                if diff is not None and clean is not None:
+                    changes = _plain_worth_checking(repo, diff, clean)
+                else:
+                    changes = repo.changes(parent, oid)
                 if not prefetched:
                     _prefetch(repo, changes)
                 found += _check_changes(repo, policy, changes, oid, mailbox, tree=oid, clean=clean)

@@ -115,7 +115,8 @@ def commit_range(path: str | Path, spec: str) -> list[Violation]:
     start = reader.resolve_commit(a) if a else None
     end = reader.resolve_commit(b)
     if branch and reader.branch_exists(branch):
-        data = reader.read_path(branch, CONFIG_FILE)  # the commit it resolves to, as load_config reads it
+        reader.resolve_commit(branch)  # raises as load_config does if the branch is no commit
+        data = reader.read_path(branch, CONFIG_FILE)  # at that commit (one batch-check answered both)
     else:
         data = None
     commits = reader.rev_list(end, start)
@@ -127,6 +128,14 @@ def commit_range(path: str | Path, spec: str) -> list[Violation]:
     from wo_git.guard.check import check_commits
     from wo_git.guard.policy import DEFAULT_MAILBOX, Policy
 
+    if data is not None:
+        import tomllib
+
+        try:
+            if not tomllib.loads(data.decode("utf-8", errors="replace")):
+                data = None  # nothing but comments (init's file): Config() as validated, no pydantic
+        except tomllib.TOMLDecodeError:
+            pass  # parse_config says what is wrong
     if data is None:
         # wo_git.config.load_config's answer without a committed file: Config()'s defaults
         policy = Policy.build(None, mailbox=DEFAULT_MAILBOX)

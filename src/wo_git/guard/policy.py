@@ -420,7 +420,7 @@ class _Prefilter:
             return False
         segments = "\n" + lines.replace("/", "\n") + "\n"
         return not (
-            any(f"\n{name}\n" in segments for name in self._names)
+            not self._names.isdisjoint(segments.split("\n"))
             or any(f"\n{prefix}" in segments for prefix in self._prefixes)
             or any(f"{suffix}\n" in segments for suffix in self._suffixes)
             or any(run in segments for run in self._contains)
