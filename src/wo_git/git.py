@@ -812,8 +812,8 @@ class PlumbingReader:
     :meth:`read_changes`, :meth:`read_blobs`). Like :class:`Repo` it works
     on the main repository (the common git directory) from any worktree, so
     ``HEAD`` is the main worktree's. Where git's plumbing and libgit2 could
-    disagree it asks a :class:`Repo` (opened on first need, which imports
-    pygit2): changes that add and delete paths (rename detection could pair
+    disagree it asks its :class:`Repo` (whose libgit2 handle, and pygit2,
+    load on that first question): changes that add and delete paths (rename detection could pair
     them), type changes, gitlinks, walks with merges (libgit2's topological
     order), commits with an ``encoding`` header or text that is not UTF-8,
     and tree entries (symlink chains).
@@ -822,15 +822,8 @@ class PlumbingReader:
     """
 
     def __init__(self, path: str | Path = ".") -> None:
-        proc = run_git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=path, check=False)
-        if proc.returncode != 0:
-            raise NotARepo(
-                f"{Path(path).resolve()} is not inside a git repository "
-                "(run wo-git inside one, or `git init` first)"
-            )
-        self.common_dir = Path(os.fsdecode(proc.stdout.rstrip(b"\n"))).resolve()
-        self._path = path
-        self._repo: Repo | None = None
+        self._repo = Repo(path)  # finds the repository; libgit2 stays unopened until asked
+        self.common_dir = self._repo.common_dir
         self._names: dict[str, tuple[str, str, int] | None] = {}
         self._commits: dict[str, CommitInfo] = {}
         self._changes: dict[tuple[str | None, str], list[Change]] = {}
@@ -839,9 +832,7 @@ class PlumbingReader:
         self._ahead: _ReadAhead | None = None
 
     def _full(self) -> Repo:
-        """The pygit2 :class:`Repo`, for what plumbing output cannot settle exactly."""
-        if self._repo is None:
-            self._repo = Repo(self._path)
+        """The :class:`Repo` (libgit2), for what plumbing output cannot settle exactly."""
         return self._repo
 
     def _git(self, *args: str, input: bytes | None = None) -> bytes:
@@ -1179,6 +1170,8 @@ def _scratch_fd() -> int:
             return os.memfd_create("wo-git", os.MFD_CLOEXEC)
         except OSError:
             pass
+    import tempfile
+
     fd, name = tempfile.mkstemp(prefix="wo-git-")
     os.unlink(name)
     return fd
