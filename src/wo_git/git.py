@@ -1095,14 +1095,18 @@ class PlumbingReader:
         parts = [read[cut[i] : cut[i + 1]] for i in range(shares)]
         data = b"".join(self._git_split(["cat-file", "--batch"],
                                         ["".join(o + "\n" for o in part).encode() for part in parts])) if read else b""
-        spans: dict[str, tuple[int, int]] = {}
-        pos = 0
-        for oid in read:
-            header = f"{oid} blob {sizes[oid]}\n".encode()
-            if not data.startswith(header, pos):
-                raise WoGitError(f"git cat-file --batch: unexpected output for {oid}")
-            spans[oid] = (pos + len(header), sizes[oid])
-            pos += len(header) + sizes[oid] + 1
+        # "OID blob SIZE\n" CONTENT "\n" per blob, so the sizes say where everything is: check
+        # that each id sits where its header must start and that nothing follows the last
+        from itertools import accumulate
+
+        size = [sizes[o] for o in read]
+        head = [len(o) + 7 + len(str(n)) for o, n in zip(read, size, strict=True)]
+        starts = list(accumulate((h + n + 1 for h, n in zip(head, size, strict=True)), initial=0))
+        ids = b"".join(data[p : p + len(o)] for p, o in zip(starts, read, strict=False))
+        if starts[-1] != len(data) or ids != "".join(read).encode():  # (every oid is a blob: _sizes)
+            raise WoGitError("git cat-file --batch gave unexpected output")
+        spans = dict(zip(read, zip((p + h for p, h in zip(starts, head, strict=False)), size, strict=True),
+                         strict=True))
         return BlobBatch(data, spans, {o: sizes[o] for o in ask})
 
     def read_blob(self, oid: str) -> bytes:
@@ -1256,8 +1260,7 @@ class PlainDiff:
 
     def new_blobs(self) -> list[str]:
         """New-side blob ids where the content changed (not deletions, not mode-only changes)."""
-        rows = zip(self._status, self._old_oids, self._new_oids, strict=True)
-        return b" ".join(n for s, o, n in rows if s != b"D" and n != o).decode().split()
+        return [oid for oid in self.changed_blobs() if oid is not None]
 
     def __len__(self) -> int:
         return len(self._paths)

@@ -325,11 +325,17 @@ def _read_facts(repo: PlumbingReader, content: dict[str, bool], links: set[str])
         marked = suspects(batch.data, list(batch.spans.values()))
         if len(_FACTS) + len(oids) > _FACTS_MAX:
             _FACTS.clear()
+        # most blobs: read for their content only, nothing in them, no YAML: no facts to find
+        rows = zip(oids, marked, strict=True)
+        _FACTS.update(dict.fromkeys(((common, oid) for oid, suspect in rows
+                                     if not suspect and content.get(oid) is False and oid not in links), _NO_FACTS))
         for oid, suspect in zip(oids, marked, strict=True):
+            kind = content.get(oid)  # None: not read for its content
+            if not suspect and kind is False and oid not in links:
+                continue  # recorded above
             start, size = batch.spans[oid]
             if oid in links and size <= _LINK_MAX:
                 _LINKS[(common, oid)] = batch.data[start : start + size]
-            kind = content.get(oid)  # None: not read for its content
             if kind is None:
                 continue
             if not suspect and not kind:
