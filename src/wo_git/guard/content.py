@@ -162,8 +162,8 @@ def suspects(data: bytes, spans: Sequence[tuple[int, int]]) -> list[bool]:
     :func:`scan_blob` of that blob is certainly empty.
 
     ``spans`` are the blobs' ``(offset, size)`` in ``data``, in ascending,
-    non-overlapping order, each followed by a byte no keyword holds (``\n``;
-    ``git cat-file --batch`` output is laid out so). A blob is suspect if a
+    non-overlapping order, each followed by a byte no keyword holds (a newline:
+    ``git cat-file --batch`` output is laid out so), so no keyword spans two blobs. A blob is suspect if a
     rule's keyword occurs in it (only then does :func:`scan_blob` try a rule
     on its raw bytes), or if it holds a NUL byte (then :func:`scan_blob` also
     reads UTF-16/32 views). A few C-level passes over ``data`` replace a
