@@ -1074,8 +1074,10 @@ class PlumbingReader:
 
     def _sizes(self, oids: Sequence[str]) -> dict[str, int]:
         if len(oids) > 100 and not any(n in self._names for n in oids):
-            out = self._git("cat-file", "--batch-check", "--buffer",
-                            input="".join(o + "\n" for o in oids).encode()).split()
+            shares = _shares(len(oids), 2000)
+            out = b"".join(self._git_split(["cat-file", "--batch-check", "--buffer"],
+                                           ["".join(o + "\n" for o in part).encode()
+                                            for part in _split(oids, shares)])).split()
             # all found and all blobs: "OID blob SIZE" each; anything else is sorted out below
             if len(out) == 3 * len(oids) and set(out[1::3]) == {b"blob"} and \
                     b" ".join(out[0::3]).decode().split(" ") == list(oids):
@@ -1090,9 +1092,7 @@ class PlumbingReader:
     def _cat(self, ask: Sequence[str], sizes: Mapping[str, int], max_size: int) -> BlobBatch:
         read = [o for o in ask if sizes[o] <= max_size]
         # one git per core, each on a contiguous share: their outputs join in order
-        shares = max(1, min(os.cpu_count() or 1, 4, len(read) // 500))
-        cut = [len(read) * i // shares for i in range(shares + 1)]
-        parts = [read[cut[i] : cut[i + 1]] for i in range(shares)]
+        parts = _split(read, _shares(len(read), 500))
         data = b"".join(self._git_split(["cat-file", "--batch"],
                                         ["".join(o + "\n" for o in part).encode() for part in parts])) if read else b""
         # "OID blob SIZE\n" CONTENT "\n" per blob, so the sizes say where everything is: check
@@ -1163,6 +1163,18 @@ class _ReadAhead:
             yield from rest
 
         return batches()
+
+
+def _shares(count: int, least: int) -> int:
+    """Into how many git processes to split ``count`` objects: one per core (at most
+    four), each with at least ``least`` objects (a process costs ~2 ms to start)."""
+    return max(1, min(os.cpu_count() or 1, 4, count // least))
+
+
+def _split(items: Sequence[str], shares: int) -> list[Sequence[str]]:
+    """``items`` in ``shares`` contiguous parts, in order."""
+    cut = [len(items) * i // shares for i in range(shares + 1)]
+    return [items[cut[i] : cut[i + 1]] for i in range(shares)]
 
 
 def _scratch_fd() -> int:
