@@ -25,11 +25,12 @@ import pytest
 from tests.conftest import git, wo
 from wo_git.config import CONFIG_FILE, Config, load_config
 from wo_git.errors import InvalidConfig, InvalidInput, NotARepo
-from wo_git.git import PlumbingReader, Repo
+from wo_git.git import Repo
 from wo_git.guard import check, ondemand
 from wo_git.guard.check import Violation, check_commits
 from wo_git.guard.content import scan_blob, suspects
 from wo_git.guard.policy import DEFAULT_MAILBOX, DEFAULT_PATTERNS, GuardConfig, Policy, normalize_path
+from wo_git.plumbing import PlumbingReader
 
 GHP = "gh" + "p_" + "A1b2C3d4E5f6" * 3  # a GitHub token's shape
 AWS = "AK" + "IA" + "QX7T2M4NPL5R8WZK"  # an AWS access key id's shape

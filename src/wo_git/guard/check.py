@@ -15,10 +15,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from wo_git.git import PlainDiff, PlumbingReader, mode_kind
+from wo_git.git import mode_kind
 from wo_git.guard import MAX_SCAN_BYTES
 from wo_git.guard.content import Finding, kubernetes_kind, pem_is_public, scan_blob, suspects
 from wo_git.guard.policy import Policy, normalize_path
+from wo_git.plumbing import PlainDiff, PlumbingReader
 from wo_git.types import MODE_GITLINK, MODE_LINK, Change
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ YAML_SUFFIXES = (".yaml", ".yml", ".json")
 
 class Objects(Protocol):
     """What the guard reads from git: a :class:`~wo_git.git.Repo`, or a
-    :class:`~wo_git.git.PlumbingReader` (same answers, no pygit2, many objects
+    :class:`~wo_git.plumbing.PlumbingReader` (same answers, no pygit2, many objects
     per git process: ``wo-git guard --range``)."""
 
     @property
@@ -278,7 +279,7 @@ def _prefetch(repo: Objects, changes: Sequence[Change]) -> None:
     """Read, in as few git processes as possible, every blob :func:`check_changes`
     will read, and record the facts :func:`_blob_facts` would compute blob by blob.
 
-    Only for a :class:`~wo_git.git.PlumbingReader` (libgit2 reads in process),
+    Only for a :class:`~wo_git.plumbing.PlumbingReader` (libgit2 reads in process),
     which may have started reading them already (its ``prefetch``).
     """
     if not isinstance(repo, PlumbingReader):

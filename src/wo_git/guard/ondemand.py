@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wo_git.errors import InvalidInput
-from wo_git.git import PlumbingReader, Repo, run_git
+from wo_git.git import Repo, run_git
 from wo_git.guard import MAX_SCAN_BYTES
+from wo_git.plumbing import PlumbingReader
 
 if TYPE_CHECKING:
     from wo_git import tickets
@@ -94,7 +95,7 @@ def commit_range(path: str | Path, spec: str) -> list[Violation]:
     ``HEAD``), for the repository at ``path``, under the policy committed on the main
     worktree's branch (defaults if none is committed).
 
-    Reads git through :class:`~wo_git.git.PlumbingReader`: a handful of git
+    Reads git through :class:`~wo_git.plumbing.PlumbingReader`: a handful of git
     processes for the whole range, with :class:`~wo_git.git.Repo`'s answers.
     Raises :class:`InvalidInput` for a spec without ``..`` or a name that is
     not a commit, :class:`~wo_git.errors.NotARepo` outside a repository,
