@@ -128,10 +128,10 @@ def _read_index(path: Path, stamp: object) -> list[Row] | None:
     return rows if isinstance(rows, list) else None
 
 
-def _write_index(repo: Repo, path: Path, stamp: object, rows: list[Row]) -> None:
+def _write_index(path: Path, stamp: object, rows: list[Row]) -> None:
     body = json.dumps(rows, separators=(",", ":")).encode()
     head = json.dumps({"version": _INDEX_VERSION, "fingerprint": stamp, "digest": _index_digest(stamp, body)})
-    _write(repo, path, head.encode() + b"\n" + body)
+    replace_file(path, head.encode() + b"\n" + body)
 
 
 def _ticket(row: Row) -> tickets.Ticket:
@@ -192,21 +192,22 @@ def _read_refs(repo: Repo, stamp: list[list[int] | None] | None) -> list[Row]:
         fresh[oid] = entry
         rows.append([tid, oid, *(entry[k] for k in _FIELDS)])
     if fresh.keys() != cache.keys() or any(cache[k] is not v for k, v in fresh.items()):
-        _write(repo, path, json.dumps({"version": _VERSION, "records": fresh}, separators=(",", ":")).encode())
+        replace_file(path, json.dumps({"version": _VERSION, "records": fresh}, separators=(",", ":")).encode())
     if stamp is not None and all(s is None or now - s[0] > RACY_NS for s in stamp):
         for name, part in ((OPEN_INDEX, [r for r in rows if r[6] not in CLOSED]),
                            (CLOSED_INDEX, [r for r in rows if r[6] in CLOSED])):
-            _write_index(repo, repo.wo_dir / name, stamp, part)
+            _write_index(repo.wo_dir / name, stamp, part)
     return rows
 
 
-def _write(repo: Repo, path: Path, data: bytes) -> None:
-    """Replace a cache file atomically; a failure to write only costs the next call time."""
+def replace_file(path: Path, data: bytes) -> None:
+    """Replace a cache file atomically (a temporary file renamed over it); a failure to write
+    only costs the next call time, so :class:`OSError` is swallowed."""
     try:
-        repo.wo_dir.mkdir(parents=True, exist_ok=True)
         import tempfile  # only when writing: `list` and `show` usually only read
 
-        fd, tmp = tempfile.mkstemp(dir=repo.wo_dir, prefix=f".{path.stem}-")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)

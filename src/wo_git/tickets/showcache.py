@@ -16,12 +16,12 @@ file whose digest does not match its content is ignored and rewritten.
 from __future__ import annotations
 
 import json
-import os
 import zlib
 from typing import TYPE_CHECKING
 
 from wo_git import runs, tickets
 from wo_git.git import Repo
+from wo_git.tickets.listing import replace_file
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -78,17 +78,4 @@ def store(repo: Repo, tk: tickets.Ticket, before: dict[str, str | None], text: s
             or before[tk.branch_ref] != tk.branch_tip or repo.ref_ids(names) != before):
         return
     body: dict[str, object] = {"refs": before, "state": tk.state, "text": text, "json": as_json}
-    _write(_path(repo, tk.id), json.dumps({"version": _VERSION, **body, "digest": _digest(body)}))
-
-
-def _write(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        import tempfile  # only when writing: `list` and `show` usually only read
-
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".show-")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    replace_file(_path(repo, tk.id), json.dumps({"version": _VERSION, **body, "digest": _digest(body)}).encode())
