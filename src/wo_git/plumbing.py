@@ -12,11 +12,14 @@ only module that imports pygit2.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate, compress
 from pathlib import Path
+from typing import IO
 
 from wo_git.errors import InvalidInput, WoGitError
 from wo_git.git import CommitInfo, Repo, clean_git_env, parse_trailers
@@ -34,15 +37,27 @@ class BlobBatch:
     """Blobs read in one pass (:meth:`PlumbingReader.read_blobs`).
 
     ``data`` is git's ``cat-file --batch`` output for every blob not over the
-    size limit; ``spans`` maps each of those oids to ``(offset, size)`` in
-    ``data``; ``sizes`` has the size of every requested oid. Each blob is
-    followed by ``\\n`` and the next object's header (hex oid, ``blob``,
-    digits).
+    size limit; the blobs in it are ``read[i]``, at ``starts[i]``, ``lengths[i]``
+    bytes long, in ascending order, each followed by ``\\n`` and the next
+    object's header (``blob``, digits, maybe a hex oid before them). Blobs
+    left out for their size are in ``skipped`` with their sizes.
     """
 
     data: bytes
-    spans: Mapping[str, tuple[int, int]]
-    sizes: Mapping[str, int]
+    read: Sequence[str]
+    starts: Sequence[int]
+    lengths: Sequence[int]
+    skipped: Mapping[str, int]
+
+    @functools.cached_property
+    def spans(self) -> dict[str, tuple[int, int]]:
+        """Each read oid's ``(offset, size)`` in ``data``."""
+        return dict(zip(self.read, zip(self.starts, self.lengths, strict=True), strict=True))
+
+    @functools.cached_property
+    def sizes(self) -> dict[str, int]:
+        """The size of every requested oid, read or skipped."""
+        return {**dict(zip(self.read, self.lengths, strict=True)), **self.skipped}
 
     def blob(self, oid: str) -> bytes:
         """One blob's bytes (a copy); ``KeyError`` if it was not read."""
@@ -79,50 +94,44 @@ class PlumbingReader:
         self._changes: dict[tuple[str | None, str], list[Change]] = {}
         self._plain: dict[tuple[str | None, str], PlainDiff | None] = {}  # None: ask libgit2
         self._batches: list[BlobBatch] = []  # the latest two read
-        self._ahead: _ReadAhead | None = None
+        self._ahead: tuple[set[str], list[str], _Running] | None = None  # prefetch(): its oids, in order
 
     def _full(self) -> Repo:
         """The :class:`Repo` (libgit2), for what plumbing output cannot settle exactly."""
         return self._repo
 
     def _git(self, *args: str, input: bytes | None = None) -> bytes:
-        """:func:`run_git` on the common directory, through files rather than pipes: git
-        writes each blob with its own ``write(2)``, and a pipe wakes the reader for each."""
-        return self._git_split(args, [input or b""])[0]
+        """:func:`run_git` on the common directory, for one input."""
+        out = self._git_split(args, [input or b""])
+        assert out is not None  # no cap: never None
+        return out[0]
 
-    def _git_split(self, args: Sequence[str], inputs: Sequence[bytes]) -> list[bytes]:
+    def _git_split(self, args: Sequence[str], inputs: Sequence[bytes], cap: int | None = None) -> list[bytes] | None:
         """The output of one ``git ARGS`` per input, all running at once (``cat-file
-        --batch`` over two halves of 10,000 blobs takes half the time on two idle cores)."""
+        --batch`` over two halves of 10,000 blobs takes half the time on two idle cores),
+        or ``None`` as soon as they have written more than ``cap`` bytes in all (they
+        are killed: a blob of zeros packs small and unpacks to any size)."""
+        return self._start(args, inputs).finish(cap)
+
+    def _start(self, args: Sequence[str], inputs: Sequence[bytes]) -> _Running:
+        """Start one ``git ARGS`` per input; :meth:`_Running.finish` collects them."""
         cmd = ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
                f"--git-dir={self.common_dir}", *args]
-        import io
-
-        files: list[io.BufferedRandom] = []
-        running: list[tuple[io.BufferedRandom, subprocess.Popen[bytes]]] = []
+        running = _Running(args)
         try:
             for data in inputs:
-                stdin, stdout = open(_scratch_fd(), "w+b"), open(_scratch_fd(), "w+b")
-                files += [stdin, stdout]
+                stdin, stderr = open(_scratch_fd(), "w+b"), open(_scratch_fd(), "w+b")
+                running.files += [stdin, stderr]
                 stdin.write(data)
                 stdin.seek(0)
-                running.append((stdout, subprocess.Popen(cmd, cwd=self.common_dir, env=clean_git_env(),
-                                                         stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)))
-            out = []
-            for stdout, proc in running:
-                _, err = proc.communicate()
-                if proc.returncode != 0:
-                    msg = err.decode(errors="replace").strip() or f"exit {proc.returncode}"
-                    raise WoGitError(f"git {' '.join(args)} failed: {msg}")
-                stdout.seek(0)
-                out.append(stdout.read())
-            return out
-        finally:
-            for _, proc in running:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-            for file in files:
-                file.close()
+                proc = subprocess.Popen(cmd, cwd=self.common_dir, env=clean_git_env(), stdin=stdin,
+                                        stdout=subprocess.PIPE, stderr=stderr)
+                running.procs.append((stderr, proc))
+                running.wide = _widen(proc.stdout) and running.wide
+        except BaseException:
+            running.close()
+            raise
+        return running
 
     # ---- names ------------------------------------------------------------------
 
@@ -275,13 +284,17 @@ class PlumbingReader:
 
     # ---- blobs ----------------------------------------------------------------------
 
-    def prefetch(self, oids: Sequence[str], max_size: int) -> None:
-        """Start :meth:`read_blobs` of ``oids`` on a thread (its first batch), so git reads
-        while the caller works; the next :meth:`read_blobs` with the same ``max_size``
-        gives what it read first (and raises what reading raised), then the rest."""
+    def prefetch(self, oids: Sequence[str]) -> None:
+        """Start the ``git cat-file`` processes the next :meth:`read_blobs` reads first,
+        so git reads ``oids`` while the caller works (until their pipes are full: 1 MiB
+        each where Linux allows). That :meth:`read_blobs` gives these blobs first (extra
+        ones are harmless), then any it asks for that were not prefetched."""
         ahead = self._ahead
-        if oids and not (ahead is not None and ahead.max_size == max_size and ahead.oids.issuperset(oids)):
-            self._ahead = _ReadAhead(self._read_blobs(oids, max_size), set(oids), max_size)
+        if oids and not (ahead is not None and ahead[0].issuperset(oids)):
+            if ahead is not None:
+                ahead[2].close()
+            ask = list(dict.fromkeys(oids))
+            self._ahead = (set(ask), ask, self._start_once(ask))
 
     def read_blobs(self, oids: Sequence[str], max_size: int, max_batch: int = 64 << 20) -> Iterator[BlobBatch]:
         """Read many blobs, one ``git cat-file --batch`` per batch of at most ``max_batch``
@@ -289,23 +302,27 @@ class PlumbingReader:
         still given. :class:`InvalidInput` if an oid is not a blob. :meth:`read_blob` and
         :meth:`blob_size` answer from the latest batches."""
         ahead, self._ahead = self._ahead, None
-        if ahead is not None and ahead.max_size == max_size:
-            # what it read (extra blobs are harmless), then whatever it was not asked for
-            missing = [oid for oid in oids if oid not in ahead.oids]
-            taken = ahead.take()
+        if ahead is None:
+            return self._read_blobs(oids, max_size, max_batch)
+        seen, ask, running = ahead
+        missing = [oid for oid in oids if oid not in seen]
 
-            def both() -> Iterator[BlobBatch]:
-                yield from taken
-                if missing:
-                    yield from self._read_blobs(missing, max_size, max_batch)
+        def both() -> Iterator[BlobBatch]:
+            yield from self._read_blobs(ask, max_size, max_batch, first=running)
+            if missing:
+                yield from self._read_blobs(missing, max_size, max_batch)
 
-            return both()
-        if ahead is not None:
-            ahead.take()  # waits for the thread: nothing reads concurrently below
-        return self._read_blobs(oids, max_size, max_batch)
+        return both()
 
-    def _read_blobs(self, oids: Sequence[str], max_size: int, max_batch: int = 64 << 20) -> Iterator[BlobBatch]:
+    def _read_blobs(self, oids: Sequence[str], max_size: int, max_batch: int = 64 << 20,
+                    first: _Running | None = None) -> Iterator[BlobBatch]:
         ask = list(dict.fromkeys(oids))
+        if not ask:
+            return
+        once = self._read_once(ask, max_size, max_batch, first or self._start_once(ask))
+        if once is not None:
+            yield self._keep(once)
+            return
         sizes = self._sizes(ask)
         chunk: list[str] = []
         total = 0
@@ -318,6 +335,46 @@ class PlumbingReader:
         if chunk:
             yield self._keep(self._cat(chunk, sizes, max_size))
 
+    def _start_once(self, ask: Sequence[str]) -> _Running:
+        """Start :meth:`_read_once`'s git processes (one per core, each on a contiguous share)."""
+        parts = _split(ask, _shares(len(ask), 500))
+        return self._start(["cat-file", "--batch=%(objecttype) %(objectsize)"],
+                           ["".join(o + "\n" for o in part).encode() for part in parts])
+
+    def _read_once(self, ask: Sequence[str], max_size: int, cap: int, running: _Running) -> BlobBatch | None:
+        """Every blob of ``ask`` in one pass (``running``, from :meth:`_start_once`) without
+        asking their sizes first (that costs git a second lookup of each object), or
+        ``None`` where one pass will not do: over ``cap`` bytes in all (git is stopped
+        there), or an object that is not a blob (the sized path then raises what it
+        always raised)."""
+        outs = running.finish(cap)
+        if outs is None:
+            return None
+        data = b"".join(outs)
+        # "blob SIZE\n" CONTENT "\n" per object, in the order asked: each size says where the
+        # next header is; then every header must say "blob", and nothing may follow the last
+        heads: list[int] = []
+        sizes: list[int] = []
+        find, pos = data.find, 0
+        try:
+            for _ in ask:
+                nl = find(b"\n", pos)
+                size = int(data[pos + 5 : nl])
+                heads.append(pos)
+                sizes.append(size)
+                pos = nl + size + 2
+        except ValueError:  # "OID missing"
+            return None
+        if pos != len(data) or b"".join(data[h : h + 5] for h in heads) != b"blob " * len(ask):
+            return None  # a tree, a commit
+        starts = [pos - size - 1 for pos, size in zip(heads[1:] + [pos], sizes, strict=True)]
+        if max(sizes) <= max_size:
+            return BlobBatch(data, ask, starts, sizes, {})
+        # read (it fitted under the cap) but left out, as the sized path leaves it out
+        keep = [size <= max_size for size in sizes]
+        return BlobBatch(data, list(compress(ask, keep)), list(compress(starts, keep)), list(compress(sizes, keep)),
+                         {oid: size for oid, size in zip(ask, sizes, strict=True) if size > max_size})
+
     def _keep(self, batch: BlobBatch) -> BlobBatch:
         self._batches = [*self._batches[-1:], batch]
         return batch
@@ -327,7 +384,7 @@ class PlumbingReader:
             shares = _shares(len(oids), 2000)
             out = b"".join(self._git_split(["cat-file", "--batch-check", "--buffer"],
                                            ["".join(o + "\n" for o in part).encode()
-                                            for part in _split(oids, shares)])).split()
+                                            for part in _split(oids, shares)]) or []).split()
             # all found and all blobs: "OID blob SIZE" each; anything else is sorted out below
             if len(out) == 3 * len(oids) and set(out[1::3]) == {b"blob"} and \
                     b" ".join(out[0::3]).decode().split(" ") == list(oids):
@@ -344,20 +401,18 @@ class PlumbingReader:
         # one git per core, each on a contiguous share: their outputs join in order
         parts = _split(read, _shares(len(read), 500))
         data = b"".join(self._git_split(["cat-file", "--batch"],
-                                        ["".join(o + "\n" for o in part).encode() for part in parts])) if read else b""
+                                        ["".join(o + "\n" for o in part).encode() for part in parts]) or []) \
+            if read else b""
         # "OID blob SIZE\n" CONTENT "\n" per blob, so the sizes say where everything is: check
         # that each id sits where its header must start and that nothing follows the last
-        from itertools import accumulate
-
         size = [sizes[o] for o in read]
         head = [len(o) + 7 + len(str(n)) for o, n in zip(read, size, strict=True)]
         starts = list(accumulate((h + n + 1 for h, n in zip(head, size, strict=True)), initial=0))
         ids = b"".join(data[p : p + len(o)] for p, o in zip(starts, read, strict=False))
         if starts[-1] != len(data) or ids != "".join(read).encode():  # (every oid is a blob: _sizes)
             raise WoGitError("git cat-file --batch gave unexpected output")
-        spans = dict(zip(read, zip((p + h for p, h in zip(starts, head, strict=False)), size, strict=True),
-                         strict=True))
-        return BlobBatch(data, spans, {o: sizes[o] for o in ask})
+        return BlobBatch(data, read, [p + h for p, h in zip(starts, head, strict=False)], size,
+                         {o: sizes[o] for o in ask if sizes[o] > max_size})
 
     def read_blob(self, oid: str) -> bytes:
         """:meth:`Repo.read_blob`."""
@@ -381,38 +436,43 @@ class PlumbingReader:
         return self._full().entry(tree_ish, path)
 
 
-class _ReadAhead:
-    """The first batch of a blob read, taken on a thread (:meth:`PlumbingReader.prefetch`)."""
+class _Running:
+    """git processes started by :meth:`PlumbingReader._start`, each writing to a pipe."""
 
-    def __init__(self, batches: Iterator[BlobBatch], oids: set[str], max_size: int) -> None:
-        import threading  # loaded already: subprocess imports it
+    def __init__(self, args: Sequence[str]) -> None:
+        import io
 
-        self.oids, self.max_size = oids, max_size
-        self._batches = batches
-        self._first: list[BlobBatch] = []
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="wo-git read-ahead", daemon=True)
-        self._thread.start()
+        self.args = args
+        self.files: list[io.BufferedRandom] = []  # stdin and stderr of each, unnamed files
+        self.procs: list[tuple[io.BufferedRandom, subprocess.Popen[bytes]]] = []
+        self.wide = True  # every stdout pipe holds _PIPE_SIZE bytes
 
-    def _run(self) -> None:
+    def finish(self, cap: int | None) -> list[bytes] | None:
+        """Each process's output (:class:`WoGitError` naming the first that failed), or
+        ``None`` once they wrote more than ``cap`` bytes in all; every process is gone after."""
         try:
-            self._first = [batch for _, batch in zip(range(1), self._batches, strict=False)]
-        except BaseException as err:  # raised again by take(), in the caller's thread
-            self._error = err
+            outs = _drain([proc.stdout for _, proc in self.procs if proc.stdout is not None], cap, self.wide)
+            if outs is None:
+                return None
+            for stderr, proc in self.procs:
+                if proc.wait() != 0:
+                    stderr.seek(0)
+                    msg = stderr.read().decode(errors="replace").strip() or f"exit {proc.returncode}"
+                    raise WoGitError(f"git {' '.join(self.args)} failed: {msg}")
+            return outs
+        finally:
+            self.close()
 
-    def take(self) -> Iterator[BlobBatch]:
-        """Wait for the thread (raising what it raised); then every batch: the one it
-        read, and the rest, read as they are asked for."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        first, rest = self._first, self._batches
-
-        def batches() -> Iterator[BlobBatch]:
-            yield from first
-            yield from rest
-
-        return batches()
+    def close(self) -> None:
+        """Kill what still runs and close every file."""
+        for _, proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        for file in self.files:
+            file.close()
 
 
 def _shares(count: int, least: int) -> int:
@@ -425,6 +485,57 @@ def _split(items: Sequence[str], shares: int) -> list[Sequence[str]]:
     """``items`` in ``shares`` contiguous parts, in order."""
     cut = [len(items) * i // shares for i in range(shares + 1)]
     return [items[cut[i] : cut[i + 1]] for i in range(shares)]
+
+
+_PIPE_SIZE = 1 << 20  # what Linux lets an unprivileged process ask for (/proc/sys/fs/pipe-max-size)
+
+
+def _widen(pipe: IO[bytes] | None) -> bool:
+    """Make ``pipe`` hold :data:`_PIPE_SIZE` bytes; ``False`` where Linux will not (not
+    Linux, or the user's pipe quota is spent): it stays as it was."""
+    try:
+        import fcntl
+
+        return pipe is not None and fcntl.fcntl(pipe.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031),
+                                                _PIPE_SIZE) >= _PIPE_SIZE
+    except (ImportError, OSError):
+        return False
+
+
+def _drain(pipes: Sequence[IO[bytes]], cap: int | None, wide: bool) -> list[bytes] | None:
+    """Everything each pipe gives until its end, or ``None`` once more than ``cap``
+    bytes have come from them in all.
+
+    git writes each object with its own ``write(2)``: a reader woken for each
+    spends more than git does (10,000 blobs: 8,000 reads). When the pipes are
+    ``wide`` (:func:`_widen`), a read that finds less than a quarter of one
+    waits a millisecond for more (git fills 1 MiB in about 10 ms): about 20 reads.
+    """
+    import selectors
+    import time
+
+    sel = selectors.DefaultSelector()
+    got: dict[int, list[bytes]] = {}
+    for pipe in pipes:
+        got[pipe.fileno()] = []
+        sel.register(pipe.fileno(), selectors.EVENT_READ)
+    total = 0
+    try:
+        while sel.get_map():
+            for key, _ in sel.select():
+                chunk = os.read(key.fd, _PIPE_SIZE)
+                if not chunk:
+                    sel.unregister(key.fd)
+                    continue
+                got[key.fd].append(chunk)
+                total += len(chunk)
+                if cap is not None and total > cap:
+                    return None
+                if wide and len(chunk) < _PIPE_SIZE // 4:
+                    time.sleep(0.001)
+    finally:
+        sel.close()
+    return [b"".join(got[pipe.fileno()]) for pipe in pipes]
 
 
 def _scratch_fd() -> int:

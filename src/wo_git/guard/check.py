@@ -13,6 +13,8 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from itertools import compress, repeat
+from operator import not_
 from typing import TYPE_CHECKING, Protocol
 
 from wo_git.git import mode_kind
@@ -28,6 +30,13 @@ if TYPE_CHECKING:
     from wo_git.git import CommitInfo
 
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _yaml_free(paths: Sequence[str]) -> bool:
+    """Whether no path ends with one of :data:`YAML_SUFFIXES` (any case): one
+    pass over all of them instead of a test per path."""
+    text = ("\x00".join(paths) + "\x00").lower()
+    return not any(f"{suffix}\x00" in text for suffix in YAML_SUFFIXES)
 
 
 class Objects(Protocol):
@@ -171,8 +180,14 @@ def _plain_worth_checking(repo: Objects, diff: PlainDiff, clean: set[str]) -> li
     """:func:`_worth_checking` (no mailbox, no scope) over a diff's columns: a
     :class:`Change` is made only of the entries it keeps."""
     common = str(repo.common_dir)
+    paths, oids, links = diff.paths(), diff.changed_blobs(), diff.links()
+    if not any(links) and clean.issuperset(paths) and _yaml_free(paths):
+        # the usual diff: no path a rule protects, every blob read and found empty
+        known = list(map(_FACTS.get, zip(repeat(common), filter(None, oids))))  # (no oid: nothing written)
+        if known.count(_NO_FACTS) == len(known):
+            return []
     keep: list[int] = []
-    rows = zip(diff.paths(), diff.changed_blobs(), diff.links(), strict=True)
+    rows = zip(paths, oids, links, strict=True)
     for i, (path, oid, link) in enumerate(rows):
         if link or path not in clean:
             keep.append(i)
@@ -300,7 +315,11 @@ def _prefetch(repo: Objects, changes: Sequence[Change]) -> None:
 
 def _plan_plain(diff: PlainDiff, content: dict[str, bool], links: set[str]) -> None:
     """:func:`_prefetch`'s choice of blobs, from a diff's columns (no :class:`Change` made)."""
-    for path, oid, link in zip(diff.paths(), diff.changed_blobs(), diff.links(), strict=True):
+    paths, oids, link_flags = diff.paths(), diff.changed_blobs(), diff.links()
+    if not any(link_flags) and _yaml_free(paths):  # the usual diff: every blob for its content only
+        content.update({oid: False for oid in oids if oid is not None and oid not in content})
+        return
+    for path, oid, link in zip(paths, oids, link_flags, strict=True):
         if oid is None:
             continue
         if link:
@@ -314,36 +333,35 @@ def _read_facts(repo: PlumbingReader, content: dict[str, bool], links: set[str])
     ``links``' targets, and record their facts; :func:`suspects` leaves out only
     blobs whose :func:`scan_blob` is certainly empty."""
     common = str(repo.common_dir)
-    content = {oid: kind for oid, kind in content.items()
-               if (facts := _FACTS.get((common, oid))) is None or (kind and facts[1] == "?")}
-    links = {oid for oid in links if (common, oid) not in _LINKS}
+    if _FACTS:
+        content = {oid: kind for oid, kind in content.items()
+                   if (facts := _FACTS.get((common, oid))) is None or (kind and facts[1] == "?")}
+    if _LINKS:
+        links = {oid for oid in links if (common, oid) not in _LINKS}
     if not content and not links:
         return
     if len(_LINKS) >= _FACTS_MAX:
         _LINKS.clear()
     for batch in repo.read_blobs([*content, *links], MAX_SCAN_BYTES):
-        oids = list(batch.spans)
-        marked = suspects(batch.data, list(batch.spans.values()))
-        if len(_FACTS) + len(oids) > _FACTS_MAX:
+        read = batch.read
+        marked = suspects(batch.data, batch.starts, batch.lengths)
+        if len(_FACTS) + len(read) > _FACTS_MAX:
             _FACTS.clear()
-        # most blobs: read for their content only, nothing in them, no YAML: no facts to find
-        rows = zip(oids, marked, strict=True)
-        _FACTS.update(dict.fromkeys(((common, oid) for oid, suspect in rows
-                                     if not suspect and content.get(oid) is False and oid not in links), _NO_FACTS))
-        for oid, suspect in zip(oids, marked, strict=True):
+        # most blobs hold no keyword: nothing in them (whatever else is asked of them below)
+        _FACTS.update(zip(zip(repeat(common), compress(read, map(not_, marked))), repeat(_NO_FACTS)))
+        if not links and not any(marked) and not any(content.values()):
+            continue
+        for i, oid in enumerate(read):
             kind = content.get(oid)  # None: not read for its content
-            if not suspect and kind is False and oid not in links:
+            if not (marked[i] or kind or oid in links):
                 continue  # recorded above
-            start, size = batch.spans[oid]
+            start, size = batch.starts[i], batch.lengths[i]
             if oid in links and size <= _LINK_MAX:
                 _LINKS[(common, oid)] = batch.data[start : start + size]
-            if kind is None:
-                continue
-            if not suspect and not kind:
-                _FACTS[(common, oid)] = _NO_FACTS
+            if kind is None or not (marked[i] or kind):
                 continue
             data = batch.data[start : start + size]
-            _FACTS[(common, oid)] = (tuple(scan_blob(data)) if suspect else (),
+            _FACTS[(common, oid)] = (tuple(scan_blob(data)) if marked[i] else (),
                                      kubernetes_kind(data) if kind else "?")
 
 
@@ -488,7 +506,7 @@ def check_commits(
         pairs = [(parent, oid) for oid in commits if not (sides or {}).get(oid)
                  for parent in repo.commit_info(oid).parents or (None,)]
         repo.read_changes(pairs)
-        repo.prefetch(repo.new_blobs(pairs), MAX_SCAN_BYTES)
+        repo.prefetch(repo.new_blobs(pairs))
         # while git reads the blobs: which paths no rule can protect, which blobs to scan
         content: dict[str, bool] = {}
         links: set[str] = set()

@@ -157,11 +157,11 @@ def _prefilters() -> tuple[re.Pattern[bytes], ...]:
 _PREFILTERS = _prefilters()
 
 
-def suspects(data: bytes, spans: Sequence[tuple[int, int]]) -> list[bool]:
+def suspects(data: bytes, starts: Sequence[int], sizes: Sequence[int]) -> list[bool]:
     """Which blobs in one buffer may hold a secret: ``False`` only where
     :func:`scan_blob` of that blob is certainly empty.
 
-    ``spans`` are the blobs' ``(offset, size)`` in ``data``, in ascending,
+    The blobs start at ``starts`` in ``data`` and are ``sizes`` bytes long, in ascending,
     non-overlapping order, each followed by a byte no keyword holds (a newline:
     ``git cat-file --batch`` output is laid out so), so no keyword spans two blobs. A blob is suspect if a
     rule's keyword occurs in it (only then does :func:`scan_blob` try a rule
@@ -169,12 +169,11 @@ def suspects(data: bytes, spans: Sequence[tuple[int, int]]) -> list[bool]:
     reads UTF-16/32 views). A few C-level passes over ``data`` replace a
     Python call per blob. Never raises.
     """
-    starts = [start for start, _ in spans]
-    marked = [False] * len(spans)
+    marked = [False] * len(starts)
 
     def blob_at(pos: int) -> int:
         i = bisect_right(starts, pos) - 1
-        return i if i >= 0 and pos < starts[i] + spans[i][1] else -1
+        return i if i >= 0 and pos < starts[i] + sizes[i] else -1
 
     for regex in _PREFILTERS:
         for match in regex.finditer(data):
@@ -186,7 +185,7 @@ def suspects(data: bytes, spans: Sequence[tuple[int, int]]) -> list[bool]:
         i = blob_at(pos)
         if i >= 0:
             marked[i] = True
-            pos = starts[i] + spans[i][1]
+            pos = starts[i] + sizes[i]
         else:
             pos += 1
         pos = data.find(b"\x00", pos)

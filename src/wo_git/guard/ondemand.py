@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from wo_git.errors import InvalidInput
 from wo_git.git import Repo, run_git
-from wo_git.guard import MAX_SCAN_BYTES
 from wo_git.plumbing import PlumbingReader
 
 if TYPE_CHECKING:
@@ -125,7 +124,7 @@ def commit_range(path: str | Path, spec: str) -> list[Violation]:
     reader.read_commits([*commits, *([start] if start else [])])  # the first commit's parent, usually
     pairs = [(parent, oid) for oid in commits for parent in reader.commit_info(oid).parents or (None,)]
     reader.read_changes(pairs)
-    reader.prefetch(reader.new_blobs(pairs), MAX_SCAN_BYTES)
+    reader.prefetch(reader.new_blobs(pairs))
     from wo_git.guard.check import check_commits
     from wo_git.guard.policy import DEFAULT_MAILBOX, Policy
 
