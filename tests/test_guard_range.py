@@ -30,7 +30,7 @@ from wo_git.guard import check, ondemand
 from wo_git.guard.check import Violation, check_commits
 from wo_git.guard.content import scan_blob, suspects
 from wo_git.guard.policy import DEFAULT_MAILBOX, DEFAULT_PATTERNS, GuardConfig, Policy, normalize_path
-from wo_git.plumbing import PlumbingReader
+from wo_git.plumbing import PlumbingReader, _exported_blobs
 
 GHP = "gh" + "p_" + "A1b2C3d4E5f6" * 3  # a GitHub token's shape
 AWS = "AK" + "IA" + "QX7T2M4NPL5R8WZK"  # an AWS access key id's shape
@@ -464,3 +464,60 @@ def test_blob_prefilter_never_hides_a_secret() -> None:
             hits += 1
             assert suspect, data[:80]
     assert hits > 300
+
+
+def _export_traps(root: Path) -> tuple[str, str]:
+    """Commits whose blobs and messages imitate ``git fast-export``'s own commands: a
+    blob holding a whole fake blob command (another blob's id, a secret as its
+    data), a blob ending in a half command, a commit message without a final
+    newline, and a merge (exported against its first parent only)."""
+    git(root, "init", "-q", "-b", "main")
+    _write(root, "README.md", "hello\n")
+    start = _commit(root, "start")
+    innocent = git(root, "hash-object", "--stdin", input="innocent\n").strip()
+    fake = f"blob\nmark :1\noriginal-oid {innocent}\ndata {len(AWS) + 1}\n{AWS}\n\n"
+    _write(root, "docs/fake.md", "see below\n" + fake + "commit refs/heads/main\ndata 999\n")
+    _write(root, "docs/innocent.txt", "innocent\n")
+    _write(root, "docs/half.md", "blob\nmark :7\noriginal-oid ")
+    _commit(root, "blobs like commands")
+    git(root, "checkout", "-q", "-b", "side")
+    _write(root, "side.txt", f"token {AWS}\n")
+    _commit(root, "side")
+    git(root, "checkout", "-q", "main")
+    _write(root, "main.txt", "main\n")
+    _commit(root, "main")
+    git(root, "merge", "-q", "--no-ff", "-m", "merge side", "side")
+    tree = git(root, "rev-parse", "HEAD^{tree}").strip()
+    raw = (f"tree {tree}\nparent {git(root, 'rev-parse', 'HEAD').strip()}\n"
+           "author t <t@example.com> 1700000000 +0000\ncommitter t <t@example.com> 1700000000 +0000\n\n"
+           "no final newline\ndata 5\nblob")
+    tip = git(root, "hash-object", "-t", "commit", "-w", "--stdin", input=raw).strip()
+    git(root, "update-ref", "refs/heads/main", tip)
+    return start, tip
+
+
+def test_exported_blobs_are_read_by_their_sizes(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    start, tip = _export_traps(repo)
+    spec = f"{start}..{tip}"
+    found = _fast(repo, spec)
+    assert found == _oracle(repo, spec)
+    assert {(v.path, v.rule) for v in found} == {("docs/fake.md", "content: aws-access-token"),
+                                                 ("side.txt", "content: aws-access-token")}
+    # what the export holds is each blob's own bytes
+    reader, repository = PlumbingReader(repo), Repo(repo)
+    reader.export_range(tip, start)
+    changes = [ch for c in repository.rev_list(repository.resolve_commit(tip), start)
+               for p in repository.commit_info(c).parents for ch in repository.changes(p, c) if ch.new_oid]
+    oids = list(dict.fromkeys(ch.new_oid for ch in changes if ch.new_oid))
+    batches = list(reader.read_blobs(oids, 1 << 20))
+    assert {o for b in batches for o in b.read} >= set(oids)
+    assert all(b.blob(o) == repository.read_blob(o) for b in batches for o in b.read)
+    out = subprocess.run(["git", "fast-export", "--show-original-ids", "--reencode=no", "--reference-excluded-parents",
+                          tip, f"^{start}"], cwd=repo, capture_output=True, check=True).stdout
+    exported = _exported_blobs(out, 1 << 20)  # the stream itself parses, traps and all
+    assert exported is not None and set(exported.read) >= set(oids)
+    assert all(exported.blob(o) == repository.read_blob(o) for o in exported.read)
+    assert _exported_blobs(out[:-1], 1 << 20) is None and _exported_blobs(out + b"blob\n", 1 << 20) is None
+    # over its cap the export is stopped, and the blobs are read the usual way
+    monkeypatch.setattr("wo_git.plumbing._EXPORT_CAP", 64)
+    assert _fast(repo, spec) == found

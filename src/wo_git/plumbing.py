@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -95,6 +96,7 @@ class PlumbingReader:
         self._plain: dict[tuple[str | None, str], PlainDiff | None] = {}  # None: ask libgit2
         self._batches: list[BlobBatch] = []  # the latest two read
         self._ahead: tuple[set[str], list[str], _Running] | None = None  # prefetch(): its oids, in order
+        self._export: _Drained | None = None  # export_range()
 
     def _full(self) -> Repo:
         """The :class:`Repo` (libgit2), for what plumbing output cannot settle exactly."""
@@ -284,13 +286,35 @@ class PlumbingReader:
 
     # ---- blobs ----------------------------------------------------------------------
 
+    def close(self) -> None:
+        """Stop git processes started for reads that never came (:meth:`export_range`,
+        :meth:`prefetch`)."""
+        if self._export is not None:
+            self._export.close()
+        if self._ahead is not None:
+            self._ahead[2].close()
+        self._export = self._ahead = None
+
+    def export_range(self, tip: str, stop: str | None) -> None:
+        """Start ``git fast-export`` of ``stop..tip``, the source the next
+        :meth:`read_blobs` reads first: it writes every blob its commits change
+        (against their first parent) through a buffer, where ``cat-file --batch``
+        makes two ``write(2)`` calls per blob, and so costs git about 40% less. It
+        runs while the caller diffs and plans; what it does not hold is read the usual way."""
+        if self._export is not None:
+            self._export.close()
+        self._export = _Drained(self._start(["fast-export", "--show-original-ids", "--reencode=no",
+                                             "--reference-excluded-parents", tip, *([f"^{stop}"] if stop else [])],
+                                            [b""]), _EXPORT_CAP)
+
     def prefetch(self, oids: Sequence[str]) -> None:
         """Start the ``git cat-file`` processes the next :meth:`read_blobs` reads first,
         so git reads ``oids`` while the caller works (until their pipes are full: 1 MiB
         each where Linux allows). That :meth:`read_blobs` gives these blobs first (extra
-        ones are harmless), then any it asks for that were not prefetched."""
+        ones are harmless), then any it asks for that were not prefetched. Nothing
+        starts while an :meth:`export_range` is pending: it serves them."""
         ahead = self._ahead
-        if oids and not (ahead is not None and ahead[0].issuperset(oids)):
+        if self._export is None and oids and not (ahead is not None and ahead[0].issuperset(oids)):
             if ahead is not None:
                 ahead[2].close()
             ask = list(dict.fromkeys(oids))
@@ -301,6 +325,23 @@ class PlumbingReader:
         bytes (or one blob), leaving out blobs over ``max_size`` bytes: their sizes are
         still given. :class:`InvalidInput` if an oid is not a blob. :meth:`read_blob` and
         :meth:`blob_size` answer from the latest batches."""
+        export, self._export = self._export, None
+        if export is not None:
+            try:
+                outs = export.result()
+            except WoGitError:  # an older git, an odd commit: read the usual way
+                outs = None
+            batch = _exported_blobs(outs[0], max_size) if outs is not None else None
+            if batch is not None:
+                have = set(batch.read).union(batch.skipped)
+                missing = [oid for oid in oids if oid not in have]
+
+                def rest() -> Iterator[BlobBatch]:
+                    yield self._keep(batch)
+                    if missing:
+                        yield from self.read_blobs(missing, max_size, max_batch)
+
+                return rest()
         ahead, self._ahead = self._ahead, None
         if ahead is None:
             return self._read_blobs(oids, max_size, max_batch)
@@ -436,6 +477,42 @@ class PlumbingReader:
         return self._full().entry(tree_ish, path)
 
 
+_EXPORT_CAP = 64 << 20  # bytes of fast-export output before it is stopped (read_blobs' max_batch)
+
+
+class _Drained:
+    """:meth:`_Running.finish` on a thread, so git never waits for a full pipe while
+    this process works; it only reads, so it seldom needs the GIL."""
+
+    def __init__(self, running: _Running, cap: int | None) -> None:
+        import threading  # loaded already: subprocess imports it
+
+        self._running = running
+        self._outs: list[bytes] | None = None
+        self._error: BaseException | None = None
+
+        def drain() -> None:
+            try:
+                self._outs = running.finish(cap)
+            except BaseException as err:  # raised again by result(), in the caller's thread
+                self._error = err
+
+        self._thread = threading.Thread(target=drain, name="wo-git drain", daemon=True)
+        self._thread.start()
+
+    def result(self) -> list[bytes] | None:
+        """What :meth:`_Running.finish` returned (or raised)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._outs
+
+    def close(self) -> None:
+        """Stop git without waiting for its output."""
+        self._running.kill()
+        self._thread.join()
+
+
 class _Running:
     """git processes started by :meth:`PlumbingReader._start`, each writing to a pipe."""
 
@@ -463,6 +540,12 @@ class _Running:
         finally:
             self.close()
 
+    def kill(self) -> None:
+        """Kill what still runs (a :meth:`finish` under way then sees its pipes end)."""
+        for _, proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+
     def close(self) -> None:
         """Kill what still runs and close every file."""
         for _, proc in self.procs:
@@ -473,6 +556,54 @@ class _Running:
                 proc.stdout.close()
         for file in self.files:
             file.close()
+
+
+_EXPORT_BLOB = re.compile(rb"blob\nmark :[0-9]+\noriginal-oid ([0-9a-f]{40}(?:[0-9a-f]{24})?)\ndata ([0-9]+)\n")
+
+
+def _exported_blobs(data: bytes, max_size: int) -> BlobBatch | None:
+    """The blobs in a ``git fast-export --show-original-ids`` stream, or ``None`` if it
+    is not laid out as expected.
+
+    The stream is commands (git-fast-import(1), "Input format"): ``blob``, ``mark``,
+    ``original-oid``, ``data SIZE`` and the content, then a newline; other commands
+    (``commit``, ``reset``) are lines up to an empty one, whose ``data SIZE``
+    payloads (commit messages) are stepped over by their size. Content is never
+    searched: each size says where the next command starts.
+    """
+    read: list[bytes] = []
+    starts: list[int] = []
+    sizes: list[int] = []
+    match, find, pos, end = _EXPORT_BLOB.match, data.find, 0, len(data)
+    try:
+        while pos < end:
+            blob = match(data, pos)
+            if blob is not None:
+                size = int(blob[2])
+                read.append(blob[1])
+                starts.append(blob.end())
+                sizes.append(size)
+                pos = blob.end() + size + 1
+                continue
+            while True:  # another command, up to its empty line
+                nl = find(b"\n", pos)
+                if nl < 0:
+                    return None
+                line, pos = data[pos:nl], nl + 1
+                if line.startswith(b"data "):
+                    pos += int(line[5:])
+                elif not line:
+                    break
+    except ValueError:
+        return None
+    if pos != end or b"".join(data[s + n : s + n + 1] for s, n in zip(starts, sizes, strict=True)) != b"\n" * len(read):
+        return None
+    oids = b" ".join(read).decode().split(" ") if read else []
+    keep = [size <= max_size for size in sizes]
+    if all(keep):
+        return BlobBatch(data, oids, starts, sizes, {})
+    return BlobBatch(data, list(compress(oids, keep)), list(compress(starts, keep)), list(compress(sizes, keep)),
+                     {oid: size for oid, size in zip(oids, sizes, strict=True) if size > max_size})
 
 
 def _shares(count: int, least: int) -> int:

@@ -104,6 +104,13 @@ def commit_range(path: str | Path, spec: str) -> list[Violation]:
     if ".." not in spec:
         raise InvalidInput(f"--range needs A..B, got {spec!r}")
     reader = PlumbingReader(path)
+    try:
+        return _commit_range(reader, spec)
+    finally:
+        reader.close()
+
+
+def _commit_range(reader: PlumbingReader, spec: str) -> list[Violation]:
     a, b = spec.split("..", 1)
     b = b or "HEAD"
     branch = reader.head_branch()
@@ -119,12 +126,11 @@ def commit_range(path: str | Path, spec: str) -> list[Violation]:
         data = reader.read_path(branch, CONFIG_FILE)  # at that commit (one batch-check answered both)
     else:
         data = None
+    # git reads the range's blobs from here on, while the commits are listed, diffed and planned
+    reader.export_range(end, start)
     commits = reader.rev_list(end, start)
-    # the range's diffs, then git reads their blobs on a thread while the guard loads
     reader.read_commits([*commits, *([start] if start else [])])  # the first commit's parent, usually
-    pairs = [(parent, oid) for oid in commits for parent in reader.commit_info(oid).parents or (None,)]
-    reader.read_changes(pairs)
-    reader.prefetch(reader.new_blobs(pairs))
+    reader.read_changes([(parent, oid) for oid in commits for parent in reader.commit_info(oid).parents or (None,)])
     from wo_git.guard.check import check_commits
     from wo_git.guard.policy import DEFAULT_MAILBOX, Policy
 
