@@ -3,7 +3,8 @@
 ``wo-git guard --range`` reads every blob a range changed. Importing pygit2
 alone costs about as much as git's own ``diff -p`` over 10,000 files, so
 :class:`PlumbingReader` answers the guard's questions from ``git rev-list``,
-one ``git diff-tree --stdin`` and ``git cat-file --batch-check``/``--batch``
+one ``git diff-tree --stdin``, and the blobs of one ``git fast-export`` of
+the range (:meth:`PlumbingReader.export_range`) or ``git cat-file --batch``
 (split across cores), and hands anything whose answer could differ from
 libgit2's (renames, type changes, gitlinks, merges, odd encodings) to
 :class:`~wo_git.git.Repo`. Split out of :mod:`wo_git.git`, which stays the
@@ -75,7 +76,8 @@ class PlumbingReader:
     :meth:`commit_info`, :meth:`changes`, :meth:`read_blob`,
     :meth:`blob_size`, :meth:`entry`) with the same results, and reads many
     objects with one git process (:meth:`lookup`, :meth:`read_commits`,
-    :meth:`read_changes`, :meth:`read_blobs`). Like :class:`Repo` it works
+    :meth:`read_changes`, :meth:`read_blobs`, fed by :meth:`export_range` or
+    :meth:`prefetch`; :meth:`close` stops what was started and never read). Like :class:`Repo` it works
     on the main repository (the common git directory) from any worktree, so
     ``HEAD`` is the main worktree's. Where git's plumbing and libgit2 could
     disagree it asks its :class:`Repo` (whose libgit2 handle, and pygit2,
