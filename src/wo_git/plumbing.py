@@ -76,8 +76,8 @@ class PlumbingReader:
     :meth:`commit_info`, :meth:`changes`, :meth:`read_blob`,
     :meth:`blob_size`, :meth:`entry`) with the same results, and reads many
     objects with one git process (:meth:`lookup`, :meth:`read_commits`,
-    :meth:`read_changes`, :meth:`read_blobs`, fed by :meth:`export_range` or
-    :meth:`prefetch`; :meth:`close` stops what was started and never read). Like :class:`Repo` it works
+    :meth:`read_changes`, :meth:`read_blobs`, fed first by :meth:`export_range`;
+    :meth:`close` stops an export never read). Like :class:`Repo` it works
     on the main repository (the common git directory) from any worktree, so
     ``HEAD`` is the main worktree's. Where git's plumbing and libgit2 could
     disagree it asks its :class:`Repo` (whose libgit2 handle, and pygit2,
@@ -97,7 +97,6 @@ class PlumbingReader:
         self._changes: dict[tuple[str | None, str], list[Change]] = {}
         self._plain: dict[tuple[str | None, str], PlainDiff | None] = {}  # None: ask libgit2
         self._batches: list[BlobBatch] = []  # the latest two read
-        self._ahead: tuple[set[str], list[str], _Running] | None = None  # prefetch(): its oids, in order
         self._export: _Drained | None = None  # export_range()
 
     def _full(self) -> Repo:
@@ -276,26 +275,13 @@ class PlumbingReader:
             self.read_changes([(old, new)])
         return self._plain[(old, new)]
 
-    def new_blobs(self, pairs: Sequence[tuple[str | None, str]]) -> list[str]:
-        """The blobs at the paths whose content :meth:`read_changes` pairs change, new side
-        (for :meth:`prefetch`); none for pairs left to libgit2."""
-        out: dict[str, None] = {}
-        for pair in pairs:
-            plain = self._plain.get(pair)
-            if plain is not None:
-                out.update(dict.fromkeys(plain.new_blobs()))
-        return list(out)
-
     # ---- blobs ----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop git processes started for reads that never came (:meth:`export_range`,
-        :meth:`prefetch`)."""
+        """Stop an :meth:`export_range` whose blobs were never read."""
         if self._export is not None:
             self._export.close()
-        if self._ahead is not None:
-            self._ahead[2].close()
-        self._export = self._ahead = None
+        self._export = None
 
     def export_range(self, tip: str, stop: str | None) -> None:
         """Start ``git fast-export`` of ``stop..tip``, the source the next
@@ -309,24 +295,13 @@ class PlumbingReader:
                                              "--reference-excluded-parents", tip, *([f"^{stop}"] if stop else [])],
                                             [b""]), _EXPORT_CAP)
 
-    def prefetch(self, oids: Sequence[str]) -> None:
-        """Start the ``git cat-file`` processes the next :meth:`read_blobs` reads first,
-        so git reads ``oids`` while the caller works (until their pipes are full: 1 MiB
-        each where Linux allows). That :meth:`read_blobs` gives these blobs first (extra
-        ones are harmless), then any it asks for that were not prefetched. Nothing
-        starts while an :meth:`export_range` is pending: it serves them."""
-        ahead = self._ahead
-        if self._export is None and oids and not (ahead is not None and ahead[0].issuperset(oids)):
-            if ahead is not None:
-                ahead[2].close()
-            ask = list(dict.fromkeys(oids))
-            self._ahead = (set(ask), ask, self._start_once(ask))
-
     def read_blobs(self, oids: Sequence[str], max_size: int, max_batch: int = 64 << 20) -> Iterator[BlobBatch]:
-        """Read many blobs, one ``git cat-file --batch`` per batch of at most ``max_batch``
-        bytes (or one blob), leaving out blobs over ``max_size`` bytes: their sizes are
-        still given. :class:`InvalidInput` if an oid is not a blob. :meth:`read_blob` and
-        :meth:`blob_size` answer from the latest batches."""
+        """Read many blobs: first what a pending :meth:`export_range` holds (extra blobs
+        are harmless), then the rest in one ``git cat-file --batch`` pass, or, past
+        ``max_batch`` bytes, in batches of at most that many (or one blob), leaving out
+        blobs over ``max_size`` bytes: their sizes are still given. :class:`InvalidInput`
+        if an oid is not a blob. :meth:`read_blob` and :meth:`blob_size` answer from
+        the latest batches."""
         export, self._export = self._export, None
         if export is not None:
             try:
@@ -344,25 +319,13 @@ class PlumbingReader:
                         yield from self.read_blobs(missing, max_size, max_batch)
 
                 return rest()
-        ahead, self._ahead = self._ahead, None
-        if ahead is None:
-            return self._read_blobs(oids, max_size, max_batch)
-        seen, ask, running = ahead
-        missing = [oid for oid in oids if oid not in seen]
+        return self._read_blobs(oids, max_size, max_batch)
 
-        def both() -> Iterator[BlobBatch]:
-            yield from self._read_blobs(ask, max_size, max_batch, first=running)
-            if missing:
-                yield from self._read_blobs(missing, max_size, max_batch)
-
-        return both()
-
-    def _read_blobs(self, oids: Sequence[str], max_size: int, max_batch: int = 64 << 20,
-                    first: _Running | None = None) -> Iterator[BlobBatch]:
+    def _read_blobs(self, oids: Sequence[str], max_size: int, max_batch: int = 64 << 20) -> Iterator[BlobBatch]:
         ask = list(dict.fromkeys(oids))
         if not ask:
             return
-        once = self._read_once(ask, max_size, max_batch, first or self._start_once(ask))
+        once = self._read_once(ask, max_size, max_batch, self._start_once(ask))
         if once is not None:
             yield self._keep(once)
             return
@@ -763,10 +726,6 @@ class PlainDiff:
             if any(s == b"M" and (o == b"120000") != (n == b"120000") for o, n, s in rows):
                 return None
         return diff
-
-    def new_blobs(self) -> list[str]:
-        """New-side blob ids where the content changed (not deletions, not mode-only changes)."""
-        return [oid for oid in self.changed_blobs() if oid is not None]
 
     def __len__(self) -> int:
         return len(self._paths)

@@ -295,7 +295,7 @@ def _prefetch(repo: Objects, changes: Sequence[Change]) -> None:
     will read, and record the facts :func:`_blob_facts` would compute blob by blob.
 
     Only for a :class:`~wo_git.plumbing.PlumbingReader` (libgit2 reads in process),
-    which may have started reading them already (its ``prefetch``).
+    which may have started reading them already (its ``export_range``).
     """
     if not isinstance(repo, PlumbingReader):
         return
@@ -506,7 +506,6 @@ def check_commits(
         pairs = [(parent, oid) for oid in commits if not (sides or {}).get(oid)
                  for parent in repo.commit_info(oid).parents or (None,)]
         repo.read_changes(pairs)
-        repo.prefetch(repo.new_blobs(pairs))
         # while git reads the blobs: which paths no rule can protect, which blobs to scan
         content: dict[str, bool] = {}
         links: set[str] = set()
