@@ -51,6 +51,18 @@ class BlobBatch:
     lengths: Sequence[int]
     skipped: Mapping[str, int]
 
+    @classmethod
+    def limited(cls, data: bytes, oids: Sequence[str], starts: Sequence[int], sizes: Sequence[int],
+                max_size: int) -> BlobBatch:
+        """The blobs ``oids`` found in ``data`` at ``starts``, ``sizes`` bytes long, with
+        those over ``max_size`` bytes left out (read, since they fitted under a cap, but
+        left out as the sized path leaves them out)."""
+        if max(sizes, default=0) <= max_size:
+            return cls(data, oids, starts, sizes, {})
+        keep = [size <= max_size for size in sizes]
+        return cls(data, list(compress(oids, keep)), list(compress(starts, keep)), list(compress(sizes, keep)),
+                   {oid: size for oid, size in zip(oids, sizes, strict=True) if size > max_size})
+
     @functools.cached_property
     def spans(self) -> dict[str, tuple[int, int]]:
         """Each read oid's ``(offset, size)`` in ``data``."""
@@ -374,12 +386,7 @@ class PlumbingReader:
         if pos != len(data) or b"".join(data[h : h + 5] for h in heads) != b"blob " * len(ask):
             return None  # a tree, a commit
         starts = [pos - size - 1 for pos, size in zip(heads[1:] + [pos], sizes, strict=True)]
-        if max(sizes) <= max_size:
-            return BlobBatch(data, ask, starts, sizes, {})
-        # read (it fitted under the cap) but left out, as the sized path leaves it out
-        keep = [size <= max_size for size in sizes]
-        return BlobBatch(data, list(compress(ask, keep)), list(compress(starts, keep)), list(compress(sizes, keep)),
-                         {oid: size for oid, size in zip(ask, sizes, strict=True) if size > max_size})
+        return BlobBatch.limited(data, ask, starts, sizes, max_size)
 
     def _keep(self, batch: BlobBatch) -> BlobBatch:
         self._batches = [*self._batches[-1:], batch]
@@ -564,11 +571,7 @@ def _exported_blobs(data: bytes, max_size: int) -> BlobBatch | None:
     if pos != end or b"".join(data[s + n : s + n + 1] for s, n in zip(starts, sizes, strict=True)) != b"\n" * len(read):
         return None
     oids = b" ".join(read).decode().split(" ") if read else []
-    keep = [size <= max_size for size in sizes]
-    if all(keep):
-        return BlobBatch(data, oids, starts, sizes, {})
-    return BlobBatch(data, list(compress(oids, keep)), list(compress(starts, keep)), list(compress(sizes, keep)),
-                     {oid: size for oid, size in zip(oids, sizes, strict=True) if size > max_size})
+    return BlobBatch.limited(data, oids, starts, sizes, max_size)
 
 
 def _shares(count: int, least: int) -> int:
