@@ -227,10 +227,11 @@ def _live_printer(tty: bool) -> Callable[[Outcome, float], None]:
 @click.option("--no-sandbox", is_flag=True,
               help="Run the executor without bubblewrap, with the user's full access (config: sandbox).")
 @click.option("--detached-child", is_flag=True, hidden=True)
+@click.option("--queued-at", type=int, hidden=True)
 @JSON
 def run(ticket: str, argv: tuple[str, ...], executor: str | None, model: str | None,
         timeout: float | None, idle_timeout: float | None, new_session: bool, session: str | None,
-        detach: bool, no_sandbox: bool, detached_child: bool, as_json: bool) -> None:
+        detach: bool, no_sandbox: bool, detached_child: bool, queued_at: int | None, as_json: bool) -> None:
     """Run the executor in the ticket's worktree; commit its work and report.
 
     With `-- ARGV...` the executor is that command (the `command` profile).
@@ -238,7 +239,7 @@ def run(ticket: str, argv: tuple[str, ...], executor: str | None, model: str | N
     repo = _repo()
     opts = run_mod.RunOptions(argv=list(argv), executor=executor, model=model, timeout=timeout,
                               idle_timeout=idle_timeout, new_session=new_session, session=session,
-                              no_sandbox=no_sandbox)
+                              no_sandbox=no_sandbox, queued_at=queued_at)
     if detach:
         launch = run_mod.detach(repo, ticket, opts)
         _emit(as_json, {"id": launch.ticket, "pid": launch.pid, "log": launch.log, "worktree": launch.worktree},

@@ -265,18 +265,21 @@ def pid_alive(pid: int | None) -> bool:
 
 
 @contextmanager
-def hold_slot(repo: Repo, max_parallel: int, wait: bool, on_queued: Any = None) -> Iterator[int]:
+def hold_slot(repo: Repo, max_parallel: int, wait: bool, on_queued: Any = None,
+              arrived: int | None = None) -> Iterator[int]:
     """Hold one of ``max_parallel`` run slots; with ``wait``, queue in order for one.
 
-    Queued runs take a ticket in ``slots/queue/`` named by arrival time and
-    the oldest waiter claims the next free slot, so detached runs start in
-    the order they were asked for. Raises :class:`LockHeld` when no slot is
-    free and ``wait`` is false.
+    Queued runs take a ticket in ``slots/queue/`` named by arrival time
+    (``arrived``, ns since the epoch, else now: a detached run passes when it
+    was asked for, since its supervisor may reach the queue after a later
+    one's) and the oldest waiter claims the next free slot, so detached runs
+    start in the order they were asked for. Raises :class:`LockHeld` when no
+    slot is free and ``wait`` is false.
     """
     d = repo.wo_dir / "slots"
     q = d / "queue"
     q.mkdir(parents=True, exist_ok=True)
-    me = q / f"{time.time_ns():020d}-{os.getpid()}"
+    me = q / f"{arrived or time.time_ns():020d}-{os.getpid()}"
     me.touch()
     fds: list[int] = []
     announced = False

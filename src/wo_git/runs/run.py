@@ -49,6 +49,7 @@ class RunOptions:
     session: str | None = None
     detach: bool = False
     no_sandbox: bool = False
+    queued_at: int | None = None  # ns since the epoch when `run --detach` was asked (its place in the queue)
 
 
 @dataclass
@@ -222,8 +223,9 @@ def detach(repo: Repo, ticket: int | str, opts: RunOptions) -> Launch:
     output in ``<common>/wo/logs/NNNN-supervisor.log``. Returns once it holds
     the run lock, so a ``wait`` right after never misses it.
     """
+    asked = time.time_ns()  # the queue for a run slot is in the order runs were asked for
     cfg, tk, _profiles, _chain, path, _notes = _resolve(repo, ticket, opts)
-    args = [sys.executable, "-m", "wo_git", "run", str(tk.id), "--detached-child"]
+    args = [sys.executable, "-m", "wo_git", "run", str(tk.id), "--detached-child", "--queued-at", str(asked)]
     if opts.executor:
         args += ["--executor", opts.executor]
     if opts.model:
@@ -291,7 +293,8 @@ def run(
                     f"ticket {tk.label}'s last run (round {stale.round}) stopped without reporting"
                     + (f" and its executor (process group {stale.pgid}) is still running" if alive else "")
                     + f"; `wo-git doctor --fix` finishes it (its work is committed), then `wo-git show {tk.id}`")
-            with runs.hold_slot(repo, cfg.max_parallel, wait=True, on_queued=lambda: progress(queued)):
+            with runs.hold_slot(repo, cfg.max_parallel, wait=True, on_queued=lambda: progress(queued),
+                                arrived=opts.queued_at):
                 return _run_locked(repo, cfg, tk, path, opts, profiles, chain, progress, live, detached,
                                    notes)
     except runs.LockHeld:
